@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # name: ("module:function", one-line help)
     "info": ("sksha.cli:info_main", "print versions, devices and where the sample data is"),
     "extract-faces": ("sksha.faces:extract_faces_main", "cut face crops (with landmarks and an audit) out of videos"),
+    "evaluate": ("sksha.evaluate:evaluate_main", "test trained checkpoints with the paper's protocols (Tables 1-3)"),
+    "ablation": ("sksha.evaluate:ablation_main", "train and test baseline, sks, ha and sksha on the same data (Table 4)"),
 }
 
 # %% ../nbs/90_cli.ipynb #c75953d6
