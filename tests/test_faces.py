@@ -12,14 +12,9 @@ from sksha.faces import (ExtractionSettings, VideoReadError, camera_move_video, 
 
 
 @pytest.fixture(scope="module")
-def video(tmp_path_factory) -> Path:
-    "The shipped sample video; while data_samples has none, a short camera move over a London portrait."
-    try: return sample_video()
-    except FileNotFoundError: pass
-    from sksha.core import load_image
-    portrait = Path("/work/shared/facepool/frl_london_neutral/001_03.jpg")  # temporary, until data_samples/video exists
-    if not portrait.is_file(): pytest.skip("no sample video in data_samples and no London portrait to make one")
-    return camera_move_video(load_image(portrait), tmp_path_factory.mktemp("v") / "clip.mp4", num_frames=24)
+def video() -> Path:
+    "The real sample video shipped in data_samples/video (found through sksha.core.samples_dir)."
+    return sample_video()
 
 
 @pytest.fixture(scope="module")
