@@ -260,3 +260,18 @@ def test_bad_files_named_inside_dataloader_workers(tmp_path):
     assert "corrupt.png" not in " ".join(batch["path"]) and len(batch["path"]) == 5
     with pytest.raises(SampleError, match="no readable image"):
         FaceDataset([dict(path=str(tmp_path / "missing.png"), label=0)], on_error="skip")[0]
+
+
+def test_videos_to_crops_to_index_end_to_end(tmp_path):
+    "`extract_faces` on a real/ + fake/<method>/ folder of videos, then `build_folder_index` reads its provenance."
+    from sksha.faces import ExtractionSettings, camera_move_video, extract_faces, read_frames, sample_video
+    _, frames, _ = read_frames(sample_video(), num_frames=1)
+    for sub, zoom in (("real", (1.0, 1.1)), ("real", (1.1, 1.2)), ("fake/swap", (1.0, 1.2))):
+        camera_move_video(frames[0], tmp_path / "videos" / sub / f"clip{zoom[1]}.mp4", num_frames=6, size=(160, 160), zoom=zoom)
+    audits = extract_faces(tmp_path / "videos", tmp_path / "faces", ExtractionSettings(num_frames=3, size=32), progress=False)
+    assert [a.status for a in audits] == ["ok"] * 3
+    idx = build_folder_index(tmp_path / "faces", {"train": 1.0})
+    assert idx.counts("method") == {"real": 6, "swap": 3} and idx.video_counts("method") == {"real": 2, "swap": 1}
+    assert (idx.provenance["detector"], idx.provenance["frames_per_video"], idx.provenance["crop_margin"]) == ("retinaface", 3, 1.3)
+    batch = next(iter(torch.utils.data.DataLoader(FaceDataset(idx, image_size=24), batch_size=9)))
+    assert batch["image"].shape == (9, 3, 24, 24) and batch["label"].sum().item() == 3
