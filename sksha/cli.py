@@ -22,7 +22,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "extract-faces": ("sksha.faces:extract_faces_main", "cut face crops (with landmarks and an audit) out of videos"),
     "evaluate": ("sksha.evaluate:evaluate_main", "test trained checkpoints with the paper's protocols (Tables 1-3)"),
     "ablation": ("sksha.evaluate:ablation_main", "train and test baseline, sks, ha and sksha on the same data (Table 4)"),
+    "bench": ("sksha.model:bench_main", "time a training step and inference per image, and peak memory, per variant"),
     "train": ("sksha.train:train_main", "train or resume a detector from a YAML config (torchrun for multi-GPU)"),
+    "predict": ("sksha.predict:predict_main", "P(fake) for images, folders and videos with a trained checkpoint (table, CSV, JSON)"),
 }
 
 # %% ../nbs/90_cli.ipynb #c75953d6

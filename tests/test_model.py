@@ -1,0 +1,159 @@
+"""The network (sksha.encoder, sksha.recce, sksha.model): parameter counts, shapes at 299/128/64 for every variant,
+backward, determinism, official RECCE checkpoints, weight files, and the `sksha bench` command."""
+import contextlib
+import hashlib
+import io
+import warnings
+
+import pytest
+import torch
+
+import sksha.core
+from sksha.cli import main
+from sksha.encoder import XceptionEncoder
+from sksha.model import (VARIANTS, ModelConfig, SKSHANet, build_model, count_parameters, load_recce_checkpoint,
+                         to_recce_state_dict)
+
+warnings.filterwarnings("ignore", message="XceptionEncoder: no ImageNet weights")
+
+PARAMS = {"baseline": 23_781_509, "sks": 23_816_267, "ha": 25_376_375, "sksha": 25_411_133}
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_parameter_counts(variant):
+    counts = count_parameters(build_model("ci", variant))
+    assert counts["total"] == PARAMS[variant]
+    assert (counts["decoder"], counts["rga"], counts["mgr"], counts["classifier"]) == (496_856, 531_524, 1_944_128, 2_049)
+    assert counts["encoder"] == 20_806_952
+    assert counts["sks"] == (34_758 if "sks" in variant else 0)
+    assert counts["halo"] == (1_594_866 if variant in ("ha", "sksha") else 0)
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_output_shapes_every_size(variant):
+    torch.manual_seed(0)
+    model = build_model("ci", variant).eval()
+    for S, s in ((299, 19), (128, 8), (64, 4)):
+        with torch.no_grad(): out = model(torch.rand(1, 3, S, S) * 2 - 1)
+        assert out.logit.shape == (1,)
+        assert out.reconstruction.shape == (1, 3, S, S)
+        assert [tuple(f.shape) for f in out.features] == [(1, 728, s, s), (1, 256, 2 * s, 2 * s), (1, 128, 4 * s, 4 * s)]
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_backward_reaches_every_parameter_and_eval_is_deterministic(variant):
+    torch.manual_seed(0)
+    model = build_model("ci", variant).train()
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    out = model(x)
+    (out.logit.sum() + out.reconstruction.mean() + sum(f.mean() for f in out.features)).backward()
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    model.eval()
+    with torch.no_grad(): assert torch.equal(model(x).logit, model(x).logit)
+
+def test_channels_last_gives_the_same_output():
+    model = build_model("ci", "sksha").eval()
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        a = model(x).logit
+        b = model.to(memory_format=torch.channels_last)(x.to(memory_format=torch.channels_last)).logit
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+def test_predict_proba_restores_mode_and_is_a_probability():
+    model = build_model("ci", "baseline").train()
+    p = model.predict_proba(torch.rand(3, 3, 64, 64) * 2 - 1)
+    assert p.shape == (3,) and ((p >= 0) & (p <= 1)).all() and model.training
+
+def test_config_and_build_errors():
+    assert ModelConfig.from_profile("cpu-demo").image_size == 128
+    assert build_model("ci", "ha").config.variant == "ha"
+    assert SKSHANet(ModelConfig.from_profile("ci"), sks=False).sks is None
+    with pytest.raises(ValueError, match="unknown profile"): ModelConfig.from_profile("huge")
+    with pytest.raises(ValueError, match="unknown variant"): build_model("ci", "full")
+    with pytest.raises(ValueError, match="variant="): build_model("ci", "sksha", sks=False)
+    with pytest.raises(ValueError, match="noise_p"): build_model("ci", "sksha", noise_p=2)
+    with pytest.raises(ValueError, match=r"\(B, 3, S, S\)"): build_model("ci", "baseline")(torch.zeros(1, 1, 64, 64))
+
+# sha256 of "key (shape)" lines, sorted, of the official RECCE model's state dict (github.com/VISION-SJTU/RECCE,
+# model/network/Recce.py, Recce(num_classes=1) built with timm 1.0 legacy_xception): 362 entries.
+RECCE_LAYOUT_SHA256 = "cc62800ae28ecc6e34b9bf7440c1024292d2e20295e3f831eb8bd6a68b8ae3cb"
+
+def _recce_layout(model):
+    sd = to_recce_state_dict(model)
+    return sd, "\n".join(f"{k} {tuple(v.shape)}" for k, v in sorted(sd.items()))
+
+def test_recce_layout_matches_the_official_model():
+    sd, listing = _recce_layout(build_model("ci", "baseline"))
+    assert len(sd) == 362
+    assert hashlib.sha256(listing.encode()).hexdigest() == RECCE_LAYOUT_SHA256
+    for key in ("reasoning.reweight_ab.0.weight", "attention.h.1.running_var", "decoder6.0.weight", "fc.bias",
+                "decoder2.rep.7.pointwise.weight", "encoder.fc.weight"):
+        assert key in sd
+
+def test_recce_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(3)
+    source = build_model("ci", "baseline").eval()
+    torch.save({"model": {"module." + k: v for k, v in to_recce_state_dict(source).items()}, "step": 7},
+               tmp_path / "latest_model.bin")
+    target = build_model("ci", "baseline").eval()
+    report = load_recce_checkpoint(target, tmp_path / "latest_model.bin")
+    assert report.ok and len(report.loaded) == 360 and report.dropped == ["encoder.fc.weight", "encoder.fc.bias"]
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(target(x).logit, source(x).logit)
+        torch.testing.assert_close(target(x).reconstruction, source(x).reconstruction)
+    report = load_recce_checkpoint(build_model("ci", "sksha"), tmp_path / "latest_model.bin")
+    assert report.ok and {k.split(".")[0] for k in report.new_modules} == {"sks", "halo"}
+    assert "left at init" in str(report)
+
+def test_recce_checkpoint_errors(tmp_path):
+    sd = to_recce_state_dict(build_model("ci", "baseline"))
+    del sd["reasoning.reproject.0.weight"]; sd["something.else"] = torch.zeros(1)
+    with pytest.raises(ValueError, match="missing") as e: load_recce_checkpoint(build_model("ci", "baseline"), sd)
+    assert "something.else" in str(e.value) and "mgr.reproject.0.weight" in str(e.value)
+    (tmp_path / "broken.bin").write_bytes(b"\x00garbage")
+    with pytest.raises(ValueError, match="broken.bin"): load_recce_checkpoint(build_model("ci", "baseline"), tmp_path / "broken.bin")
+    with pytest.raises(FileNotFoundError, match="nope.bin"): load_recce_checkpoint(build_model("ci", "baseline"), tmp_path / "nope.bin")
+
+def test_encoder_weights_files(tmp_path):
+    import timm
+    ref = timm.create_model("legacy_xception", pretrained=False).eval()
+    torch.save({"state_dict": ref.state_dict()}, tmp_path / "xception.pth")
+    model = build_model("ci", "baseline", weights=tmp_path / "xception.pth")
+    torch.testing.assert_close(model.encoder.conv1.weight, ref.conv1.weight)
+    (tmp_path / "bad.pth").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="bad.pth.*legacy_xception"): build_model("ci", "sksha", weights=tmp_path / "bad.pth")
+    sd = ref.state_dict(); sd["conv1.weight"] = torch.zeros(1)
+    torch.save(sd, tmp_path / "wrong.pth")
+    with pytest.raises(ValueError, match="wrong shapes"): XceptionEncoder(weights=tmp_path / "wrong.pth")
+
+def test_random_init_warns_exactly_once():
+    msgs = [m for m in sksha.core._warned if m.startswith("XceptionEncoder")]
+    for m in msgs: sksha.core._warned.discard(m)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_model("ci", "baseline"); build_model("ci", "sksha")
+    assert sum("XceptionEncoder" in str(w.message) for w in caught) == 1
+
+def _run(argv):
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf): status = main(argv)
+    return status, buf.getvalue()
+
+def test_bench_command(tmp_path):
+    status, out = _run(["bench", "--profile", "ci", "--variant", "baseline", "sksha", "--batch-size", "2",
+                        "--warmup", "0", "--repeats", "1", "--device", "cpu", "--json", str(tmp_path / "b.json")])
+    assert status == 0 and "train ms/img" in out and "sksha" in out and (tmp_path / "b.json").is_file()
+
+@pytest.mark.parametrize("argv, message", [
+    (["--batch-size", "0"], "--batch-size"),
+    (["--device", "cpu", "--amp"], "bf16"),
+    (["--variant", "both"], "invalid choice"),
+])
+def test_bench_command_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as e: main(["bench", "--profile", "ci"] + argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
