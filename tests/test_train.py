@@ -20,7 +20,7 @@ try:
 except ImportError:
     HAVE_MODEL = False
 
-TINY = ["model.arch=tiny", "train.progress=false", "data.train_size=64", "data.val_size=32", "train.batch_size=8",
+TINY = ["model.arch=tiny", "train.device=cpu", "train.progress=false", "data.train_size=64", "data.val_size=32", "train.batch_size=8",
         "optim.lr=3e-3"]
 
 def tiny_run(out, steps=12, extra=()):
@@ -192,7 +192,7 @@ def test_cli_train_and_errors(tmp_path):
     cfg = tmp_path / "my.yaml"
     cfg.write_text("profile: ci\nmodel: {arch: tiny}\ntrain: {steps: 4, val_every: 2, ckpt_every: 2, progress: false}\n"
                    "data: {train_size: 32, val_size: 16}\n")
-    out = subprocess.run([sksha, "train", str(cfg), "--set", f"train.out_dir={tmp_path / 'run'}"], capture_output=True,
+    out = subprocess.run([sksha, "train", str(cfg), "--set", f"train.out_dir={tmp_path / 'run'}", "--set", "train.device=cpu"], capture_output=True,
                          text=True, env=_cli_env())
     assert out.returncode == 0, out.stderr
     assert "finished at step 4" in out.stdout and "step time" in out.stdout
@@ -202,7 +202,7 @@ def test_ddp_two_processes_gloo(tmp_path):
     "The distributed path on CPU: torchrun, 2 processes, gloo, DistributedSampler; only rank 0 writes."
     sksha = shutil.which("sksha")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "--no-python",
-           sksha, "train", "ci", "--set", "model.arch=tiny", "--set", "train.steps=6", "--set", "train.val_every=3",
+           sksha, "train", "ci", "--set", "model.arch=tiny", "--set", "train.device=cpu", "--set", "train.steps=6", "--set", "train.val_every=3",
            "--set", "train.ckpt_every=3", "--set", "train.progress=false", "--set", "data.train_size=32",
            "--set", "data.val_size=18", "--set", "train.batch_size=4", "--set", f"train.out_dir={tmp_path}"]
     out = subprocess.run(cmd, capture_output=True, text=True, env=_cli_env(), timeout=240)
@@ -218,3 +218,23 @@ def test_ddp_two_processes_gloo(tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True, env=_cli_env(), timeout=240)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads((tmp_path / "checkpoints" / "last.json").read_text())["step"] == 8
+
+
+def test_index_and_samples_data_kinds(tmp_path):
+    "data.kind=index reads a CSV index (sksha.datasets) by split; provenance records the index digest."
+    sd = pytest.importorskip("sksha.datasets")
+    def mixed(split, n):
+        rows = sd.load_manifest(split)
+        return [dict(r, split=split) for lab in (0, 1) for r in [r for r in rows if r["label"] == lab][:n // 2]]
+    rows = mixed("train", 16) + mixed("val", 8)
+    index = sd.save_index(sd.DatasetIndex(rows, {"dataset": "test"}), tmp_path / "index.csv")
+    res = train("ci", TINY + ["data.kind=index", f"data.index={index}", "train.steps=2", "train.batch_size=4",
+                              "train.val_every=2", f"train.out_dir={tmp_path / 'run'}"])
+    meta = json.loads((resolve_checkpoint(tmp_path / "run") / "checkpoint.json").read_text())
+    assert meta["data"]["kind"] == "index" and len(meta["data"]["index_sha256"]) == 64
+    assert meta["data"]["n_train"] == 16 and res.last_val["n"] == 8
+    with pytest.raises(ValueError, match="needs data.index"):
+        train("ci", TINY + ["data.kind=index", f"train.out_dir={tmp_path / 'x'}"])
+    with pytest.raises(ValueError, match="no rows in split 'test'"):
+        train("ci", TINY + ["data.kind=index", f"data.index={index}", "data.val_split=test",
+                            f"train.out_dir={tmp_path / 'y'}"])
