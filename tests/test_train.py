@@ -238,3 +238,29 @@ def test_index_and_samples_data_kinds(tmp_path):
     with pytest.raises(ValueError, match="no rows in split 'test'"):
         train("ci", TINY + ["data.kind=index", f"data.index={index}", "data.val_split=test",
                             f"train.out_dir={tmp_path / 'y'}"])
+
+
+def test_sigkilled_process_resumes_to_the_same_weights(tmp_path):
+    "A real kill (SIGKILL, possibly in the middle of a save) of `sksha train`, then a resume: same final weights."
+    import time
+    sksha = shutil.which("sksha")
+    def cmd(out): return [sksha, "train", "ci", "--set", "model.arch=tiny", "--set", "train.device=cpu",
+                          "--set", "train.steps=120", "--set", "train.val_every=0", "--set", "train.ckpt_every=5",
+                          "--set", "train.progress=false", "--set", "data.train_size=64", "--set", "train.batch_size=8",
+                          "--set", f"train.out_dir={out}"]
+    ref = subprocess.run(cmd(tmp_path / "ref"), capture_output=True, text=True, env=_cli_env(), timeout=300)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    proc = subprocess.Popen(cmd(tmp_path / "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_cli_env())
+    last = tmp_path / "killed" / "checkpoints" / "last.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if json.loads(last.read_text())["step"] >= 10: break
+        except (FileNotFoundError, ValueError): pass
+        time.sleep(0.02)
+    proc.kill(); proc.wait()
+    killed_at = json.loads(last.read_text())["step"]
+    assert killed_at < 120, "the run finished before it could be killed"
+    res = subprocess.run(cmd(tmp_path / "killed"), capture_output=True, text=True, env=_cli_env(), timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert_same_tensors(weights(tmp_path / "ref"), weights(tmp_path / "killed"))
