@@ -176,6 +176,21 @@ def test_config_errors():
     assert load_config("paper")["train"]["batch_size"] == 32
 
 
+def test_bad_run_settings(tmp_path):
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="amp=true needs a CUDA device"):
+            train("ci", TINY + ["train.amp=true", f"train.out_dir={tmp_path / 'a'}"])
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        train("ci", TINY + ["data.train_size=4", f"train.out_dir={tmp_path / 'b'}"])
+    with pytest.raises(ValueError, match="no 'video' ids"):
+        class NoVideo(torch.utils.data.Dataset):
+            def __init__(self): self.base = RandomFaces(16, 64, split="val")
+            def __len__(self): return 16
+            def __getitem__(self, i): return {k: v for k, v in self.base[i].items() if k != "video"}
+        train("ci", TINY + ["train.metric=video_auc", "train.steps=2", "train.val_every=2", f"train.out_dir={tmp_path / 'c'}"],
+              val_data=NoVideo())
+
+
 def _cli_env():
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", SKSHA_TEST="1", PYTHONUNBUFFERED="1")
     return env
