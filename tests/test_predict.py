@@ -95,6 +95,7 @@ def test_cli_exit_status_csv_and_json(checkpoint, inputs, tmp_path, capsys):
     prov = saved["provenance"]
     assert prov["protocol"] == "predict" and prov["checkpoint"]["path"].endswith("model.safetensors")
     assert prov["face_settings"]["margin"] == 1.3 and prov["face_settings"]["size"] == 64
+    assert prov["face_settings_source"].startswith("not recorded") and prov["detect"] is True
 
 
 def test_cli_all_good_is_exit_0(checkpoint, inputs, capsys):
@@ -149,3 +150,16 @@ def test_function_behind_the_demo_widget(predictor, test_rows):
     for x in (e, nothing): plt.close(show_explanation(x))
     with pytest.raises(ValueError, match="not an image"): decode_upload(({"name": "a.txt", "content": b"hello"},))
     with pytest.raises(ValueError, match="no file"): decode_upload(())
+
+
+def test_crop_settings_follow_the_training_data(checkpoint, tmp_path):
+    "A checkpoint trained on an index whose provenance JSON records the crops: same detector and margin at prediction."
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(checkpoint, ckpt)
+    meta = json.loads((ckpt / "checkpoint.json").read_text())
+    meta["data"] = {"kind": "index", "index": str(tmp_path / "faces.csv")}
+    (ckpt / "checkpoint.json").write_text(json.dumps(meta))
+    (tmp_path / "faces.json").write_text(json.dumps({"detector": "haar", "crop_margin": 1.6, "face_rule": "confident"}))
+    s = Predictor.from_checkpoint(ckpt, device="cpu").settings
+    assert (s.backend, s.margin, s.rule, s.size, s.num_frames) == ("haar", 1.6, "confident", 64, 32)
+    assert Predictor.from_checkpoint(ckpt, device="cpu", detector="retinaface").settings.backend == "retinaface"
