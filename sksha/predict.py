@@ -320,7 +320,7 @@ def predict_main(argv: list[str]) -> int:
     print(format_table(items))
     s = summary(items)
     problems = ", ".join(f"{s[k]} {k}" for k in STATUSES[1:] if s[k])
-    print(f"\n{s['items']} items: {s['ok']} scored ({s['fake']} fake, {s['real']} real at threshold "
+    print(f"\n{s['items']} item{'s' * (s['items'] != 1)}: {s['ok']} scored ({s['fake']} fake, {s['real']} real at threshold "
           f"{predictor.threshold}){'; failed: ' + problems if problems else ''}")
     if args.csv: print(f"wrote {write_csv(items, args.csv)}")
     if args.json: print(f"wrote {write_json(items, args.json, predictor)}")
