@@ -5,7 +5,6 @@
 # %% ../nbs/14_robustness.ipynb #ebde4f59
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
