@@ -309,6 +309,8 @@ def predict_main(argv: list[str]) -> int:
     if args.checkpoint is None: return usage(NO_CHECKPOINT)
     if args.frames is not None and args.frames < 1: return usage(f"--frames {args.frames}: use at least 1 frame per video")
     if not 0 < args.threshold < 1: return usage(f"--threshold {args.threshold}: use a probability between 0 and 1")
+    try: get_device(args.device)
+    except ValueError as e: return usage(f"--device {args.device}: {e}")
     try: predictor = Predictor.from_checkpoint(args.checkpoint, args.device, args.detector, args.frames,
                                                args.threshold, args.which, detect=not args.crops)
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:

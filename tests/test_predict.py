@@ -121,6 +121,10 @@ def test_bad_checkpoint_and_options_are_usage_errors(inputs, checkpoint, tmp_pat
     assert predict_main([str(inputs["photos"]), "--checkpoint", str(checkpoint), "--frames", "0"]) == 2
     assert predict_main([str(inputs["photos"]), "--checkpoint", str(checkpoint), "--detector", "magic"]) == 2
     assert predict_main([]) == 2                                 # no PATH
+    if not torch.cuda.is_available():
+        capsys.readouterr()
+        assert predict_main([str(inputs["photos"]), "--checkpoint", str(checkpoint), "--device", "cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
 
 
 def test_crops_mode_scores_exactly_as_evaluate(predictor, test_rows):
