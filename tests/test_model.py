@@ -14,7 +14,7 @@ from sksha.encoder import XceptionEncoder
 from sksha.model import (VARIANTS, ModelConfig, SKSHANet, build_model, count_parameters, load_recce_checkpoint,
                          to_recce_state_dict)
 
-warnings.filterwarnings("ignore", message="XceptionEncoder: no ImageNet weights")
+pytestmark = pytest.mark.filterwarnings("ignore:XceptionEncoder. no ImageNet weights")  # random init is expected here
 
 PARAMS = {"baseline": 23_781_509, "sks": 23_816_267, "ha": 25_376_375, "sksha": 25_411_133}
 
