@@ -142,13 +142,15 @@ class HaloAttention(nn.Module):
             raise ValueError(f"HaloAttention(dim={self.dim}) expects x of shape (B, {self.dim}, H, W), got {tuple(x.shape)}")
         B, C, H, W = x.shape
         b, h, heads, d, win = self.block_size, self.halo_size, self.num_heads, self.head_dim, self.window_size
-        xp = pad_to_multiple(x, b)                                                       # step 1
-        grid = (xp.shape[-2] // b, xp.shape[-1] // b)
-        q = cut_blocks(self.query(xp), b)                                                # step 2: B, n, C, b, b
+        # step 1: project, then zero-pad. The projections have no bias, so this equals projecting the padded map,
+        # and it spares the 1x1 convolutions the padded pixels (36% of them on an 8x8 map, 10% on 19x19).
+        q, k, v = (pad_to_multiple(proj(x), b) for proj in (self.query, self.key, self.value))
+        grid = (q.shape[-2] // b, q.shape[-1] // b)
+        q = cut_blocks(q, b)                                                             # step 2: B, n, C, b, b
         n = q.shape[1]
         q = q.reshape(B, n, heads, d, b * b).permute(0, 2, 1, 4, 3)                      # B, heads, n, b*b, d
-        k = halo_windows(self.key(xp), b, h).reshape(B, n, heads, d, win * win).permute(0, 2, 1, 4, 3)   # step 3
-        v = halo_windows(self.value(xp), b, h).reshape(B, n, heads, d, win * win).permute(0, 2, 1, 4, 3)
+        k = halo_windows(k, b, h).reshape(B, n, heads, d, win * win).permute(0, 2, 1, 4, 3)   # step 3
+        v = halo_windows(v, b, h).reshape(B, n, heads, d, win * win).permute(0, 2, 1, 4, 3)
         logits = (q @ k.transpose(-1, -2)) * self.scale + self.relative_logits(q)        # eq. 12, inside the softmax
         if self.mask_padding:
             valid = key_mask(H, W, b, h, device=x.device).reshape(n, 1, win * win)
