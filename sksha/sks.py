@@ -52,7 +52,10 @@ class SpatialKernelSelection(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.dim:
             raise ValueError(f"SpatialKernelSelection(dim={self.dim}) expects x of shape (B, {self.dim}, H, W), "
                              f"got {tuple(x.shape)}")
-        u, u_tilde = x, []
+        # Layout only, not maths: depth-wise (dilated) convolutions run about twice as fast on channels-last
+        # tensors on CPU, so the chain runs in that layout and S is handed back in the layout of x.
+        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        u, u_tilde = x.contiguous(memory_format=torch.channels_last), []
         for conv, reduce in zip(self.depthwise, self.reduce):
             u = conv(u)                                                   # eq. 4: U_i = F_i^dw(U_(i-1))
             u_tilde.append(reduce(u))                                     # eq. 5: U~_i = F_i^1x1(U_i)
@@ -61,7 +64,7 @@ class SpatialKernelSelection(nn.Module):
                         stacked.amax(1, keepdim=True)], dim=1)            #        SA_max
         masks = self.squeeze(sa).sigmoid()                                # eqs. 8-9: SA~_i = sigmoid(F^(2->N)(.))
         s = self.restore(sum(masks[:, i:i + 1] * u_tilde[i] for i in range(len(u_tilde))))  # eq. 10
-        y = x * s                                                         # eq. 11: Y = X * S
+        y = x * s.contiguous(memory_format=layout)                        # eq. 11: Y = X * S
         return (y, masks) if return_masks else y
 
     def selection_masks(self, x: torch.Tensor) -> torch.Tensor:
