@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("sksha.model:bench_main", "time a training step and inference per image, and peak memory, per variant"),
     "train": ("sksha.train:train_main", "train or resume a detector from a YAML config (torchrun for multi-GPU)"),
     "predict": ("sksha.predict:predict_main", "P(fake) for images, folders and videos with a trained checkpoint (table, CSV, JSON)"),
+    "demo": ("sksha.demo:demo_main", "train, test and explain SKSHA-Net on the shipped samples in ~10 min on a CPU; report + model card"),
 }
 
 # %% ../nbs/90_cli.ipynb #c75953d6

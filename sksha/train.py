@@ -38,8 +38,8 @@ __all__ = ['DEFAULTS', 'PROFILE_IMAGE_SIZE', 'CHECKPOINT_FORMAT', 'config_dir', 
            'build_datasets', 'TinyDetector', 'build_model_from_config', 'model_image_size', 'CheckpointError',
            'rng_state', 'set_rng_state', 'save_checkpoint', 'resolve_checkpoint', 'read_checkpoint_meta',
            'load_weights', 'DistInfo', 'init_distributed', 'SkipSampler', 'Callback', 'CSVLogger', 'ProgressBar',
-           'TensorBoardLogger', 'LivePlot', 'default_callbacks', 'NonFiniteLossError', 'TrainResult', 'Trainer',
-           'train', 'train_main']
+           'TensorBoardLogger', 'LivePlot', 'default_callbacks', 'NonFiniteLossError', 'TrainResult', 'make_scheduler',
+           'Trainer', 'train', 'train_main']
 
 # %% ../nbs/12_train.ipynb #15eaee8c
 DEFAULTS: dict[str, Any] = {
@@ -64,9 +64,13 @@ DEFAULTS: dict[str, Any] = {
     },
     "loss": {"w1": 0.1, "w2": 0.1, "flood": None},
     "optim": {"lr": 2e-4, "weight_decay": 1e-5, "betas": [0.9, 0.999]},
-    "sched": {"step_size": 22500, "gamma": 0.5, "interval": "step"},  # interval: 'step' (RECCE) or 'epoch'
+    "sched": {"step_size": 22500, "gamma": 0.5, "interval": "step",  # interval: 'step' (RECCE) or 'epoch'
+              "kind": "step",       # 'step' (StepLR, RECCE) or 'cosine' (warm-up, then cosine decay to 0 over train.steps)
+              "warmup": 0},         # 'cosine' only: linear warm-up over this many scheduler steps
     "train": {
         "steps": 30,                # optimizer steps in the whole run
+        "max_minutes": None,        # wall-clock budget of this process's training loop; past it the run validates,
+                                    # checkpoints and stops as if train.steps were reached; None = no limit
         "batch_size": 8,            # per process (per GPU under DDP)
         "val_batch_size": None,     # None: 2 x batch_size
         "val_every": 10,            # validate every N steps (and at the end); 0 = never
@@ -180,6 +184,11 @@ def _validate(cfg: dict) -> None:
     t = cfg["train"]
     if cfg["sched"]["interval"] not in ("step", "epoch"):
         raise ValueError(f"sched.interval must be 'step' or 'epoch', got {cfg['sched']['interval']!r}")
+    if cfg["sched"]["kind"] not in ("step", "cosine"):
+        raise ValueError(f"sched.kind must be 'step' or 'cosine', got {cfg['sched']['kind']!r}")
+    m = t["max_minutes"]
+    if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float)) or m <= 0):
+        raise ValueError(f"train.max_minutes must be a positive number of minutes or null, got {m!r}")
     if t["metric"] not in HIGHER_IS_BETTER:
         raise ValueError(f"train.metric={t['metric']!r} is not a selection metric; use one of {sorted(HIGHER_IS_BETTER)}")
     for k in ("steps", "batch_size"):
@@ -612,6 +621,18 @@ def _collate(items: list[dict]) -> dict:
         out[k] = torch.stack([torch.as_tensor(v) for v in vals]) if isinstance(vals[0], (torch.Tensor, float, int)) else vals
     return out
 
+def make_scheduler(optimizer: torch.optim.Optimizer, sched: dict, total: int | None = None):
+    "StepLR (`sched.kind=step`) or linear warm-up then cosine decay to 0 over `total` scheduler steps (`cosine`)."
+    if sched["kind"] == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=sched["step_size"], gamma=sched["gamma"])
+    if not total: raise ValueError("sched.kind=cosine needs sched.interval=step (it decays over train.steps)")
+    warm = max(int(sched["warmup"]), 0)
+    def factor(i: int) -> float:
+        if i < warm: return (i + 1) / (warm + 1)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (i - warm) / max(total - warm, 1))))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 # %% ../nbs/12_train.ipynb #f15a233a
 class Trainer:
     "Train a ModelOutput-returning detector with the SKSHA-Net losses; validate, checkpoint, resume."
@@ -646,7 +667,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(_unwrap(self.model).parameters(), lr=o["lr"],
                                           weight_decay=o["weight_decay"], betas=tuple(o["betas"]))
         s = cfg["sched"]
-        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=s["step_size"], gamma=s["gamma"])
+        self.scheduler = make_scheduler(self.optimizer, s, t["steps"] if s["interval"] == "step" else None)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.loader = self._train_loader()
         self.steps_per_epoch = len(self.loader)
@@ -656,6 +677,7 @@ class Trainer:
         self.total_steps = t["steps"]
         self.step, self.best_metric, self.best_step, self.last_val = 0, None, None, {}
         self.running_loss, self.step_times = float("nan"), []
+        self.out_of_time, self._fit_start = False, None
         self.callbacks = (default_callbacks(cfg) + list(callbacks)) if self.dist.is_main else list(callbacks)
 
     # ---- data -------------------------------------------------------------------------------------------
@@ -855,7 +877,8 @@ class Trainer:
         self._cb("before_fit")
         beta = 0.9
         try:
-            while self.step < self.total_steps:
+            self._fit_start = time.perf_counter()
+            while self.step < self.total_steps and not self.out_of_time:
                 epoch, done = divmod(self.step, self.steps_per_epoch)
                 self._base_sampler.set_epoch(epoch)
                 for batch in self._train_loader(skip_batches=done):
@@ -873,7 +896,7 @@ class Trainer:
                            "recon": parts["reconstruction"], "lr": self.optimizer.param_groups[0]["lr"],
                            "seconds": self.step_times[-1]}
                     self._cb("after_step", row)
-                    end = self.step >= self.total_steps
+                    end = self.step >= self.total_steps or self._time_is_up()
                     best = False
                     if t["val_every"] and (self.step % t["val_every"] == 0 or end):
                         self.last_val = self.validate()
@@ -890,10 +913,20 @@ class Trainer:
             self._cb("after_fit")
         return TrainResult(self.out_dir, self.step, self.best_step, self.best_metric, self.last_val, self.stats())
 
+    def _time_is_up(self) -> bool:
+        "True once `train.max_minutes` of this fit have passed (all processes agree: rank 0's clock decides)."
+        limit = self.cfg["train"]["max_minutes"]
+        if limit is None: return False
+        up = torch.tensor([float(time.perf_counter() - self._fit_start >= 60 * limit)])
+        if self.dist.enabled:
+            up = up.to(self.device if self.device.type == "cuda" else "cpu"); dist.broadcast(up, src=0)
+        self.out_of_time = bool(up.item())
+        return self.out_of_time
+
     def stats(self) -> dict:
         "Step time (median after 3 warm-up steps), images per second and, on CUDA, peak memory."
         times = self.step_times[3:] or self.step_times
-        out = {}
+        out = {"stopped_by_time": self.out_of_time}
         if times:
             med = float(np.median(times))
             out.update(step_time_s=med, images_per_s=self.cfg["train"]["batch_size"] * self.dist.world_size / med)

@@ -279,3 +279,26 @@ def test_sigkilled_process_resumes_to_the_same_weights(tmp_path):
     res = subprocess.run(cmd(tmp_path / "killed"), capture_output=True, text=True, env=_cli_env(), timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert_same_tensors(weights(tmp_path / "ref"), weights(tmp_path / "killed"))
+
+
+def test_time_budget_stops_validates_and_checkpoints(tmp_path):
+    "train.max_minutes: the run stops after the first step past the budget, validates it, saves it as last."
+    r = tiny_run(tmp_path / "t", steps=1000, extra=["train.max_minutes=0.0001"])
+    assert r.step == 1 and r.stats["stopped_by_time"] and r.best_step == 1
+    assert resolve_checkpoint(tmp_path / "t", "last").name == "step_000001"
+    assert resolve_checkpoint(tmp_path / "t", "best").name == "step_000001"
+    r = tiny_run(tmp_path / "u", steps=4, extra=["train.max_minutes=10"])
+    assert r.step == 4 and not r.stats["stopped_by_time"]
+    for bad in ("train.max_minutes=0", "train.max_minutes=-1", "train.max_minutes=soon", "sched.kind=linear"):
+        with pytest.raises((ValueError, KeyError)): load_config("ci", [bad])
+
+
+def test_cosine_schedule_warms_up_and_decays(tmp_path):
+    r = tiny_run(tmp_path / "c", steps=8, extra=["sched.kind=cosine", "sched.warmup=2"])
+    import csv
+    lrs = [float(row["lr"]) for row in csv.DictReader(open(tmp_path / "c" / "log.csv")) if row["split"] == "train"]
+    # log.csv's lr is the one the next step uses: 2/3 of the peak, the peak, then cosine down to 0
+    assert len(lrs) == 8 and lrs[0] == pytest.approx(2e-3) and lrs[1] == pytest.approx(3e-3)
+    assert all(a > b for a, b in zip(lrs[1:], lrs[2:])) and lrs[-1] == pytest.approx(0, abs=1e-12)
+    with pytest.raises(ValueError, match="cosine"):
+        tiny_run(tmp_path / "e", steps=4, extra=["sched.kind=cosine", "sched.interval=epoch"])
