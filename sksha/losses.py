@@ -61,7 +61,9 @@ def metric_learning_loss(features: Sequence[torch.Tensor], # the three maps of `
     eye = torch.eye(n, dtype=torch.bool, device=real.device)
     real_real = real[:, None] & real[None, :] & ~eye
     real_fake = real[:, None] & fake[None, :]
-    total = sum(f.sum() for f in features) * 0.  # a zero that keeps every feature in the graph
+    # A zero that keeps every feature in the graph (DDP wants every parameter used). Take one element, not the
+    # sum: under fp16 autocast the sum of a whole map overflows to inf, and inf * 0 is NaN.
+    total = sum(f.reshape(-1)[0].float() * 0. for f in features)
     if not real.any(): return total
     for feature in features:
         d = cosine_distance_matrix(feature)
