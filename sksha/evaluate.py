@@ -245,13 +245,18 @@ def predict(model: torch.nn.Module, data, batch_size: int = 32, device: str | to
 # %% ../nbs/13_evaluate.ipynb #6bb5b76b
 def load_detector(checkpoint: str | Path, which: str = "best", device: str | torch.device = "cpu"):
     "Rebuild the network a checkpoint was trained as and load its weights: (model, meta, checkpoint folder)."
+    import warnings
     from sksha.core import get_device
     from sksha.train import build_model_from_config, load_weights, read_checkpoint_meta, resolve_checkpoint
     folder = resolve_checkpoint(checkpoint, which)
     meta = read_checkpoint_meta(folder)
     if "config" not in meta:
         raise ValueError(f"{folder / 'checkpoint.json'} has no 'config': it was not written by sksha train")
-    model = build_model_from_config(meta["config"])
+    cfg = json.loads(json.dumps(meta["config"]))
+    cfg["model"]["weights"] = None  # the checkpoint's weights replace ImageNet's: that file need not exist here
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XceptionEncoder: no ImageNet weights")
+        model = build_model_from_config(cfg)
     load_weights(model, folder)
     return model.to(get_device(device)).eval(), meta, folder
 

@@ -154,3 +154,21 @@ def test_grad_cam_errors_and_masks():
     assert pointing_game(heat, mask) and top_k_iou(mask, mask, k=0.5) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="mask is empty"): pointing_game(heat, np.zeros((8, 8)))
     with pytest.raises(ValueError, match="k is a fraction"): top_k_iou(heat, mask, k=20)
+
+
+def test_checkpoint_loads_where_its_imagenet_weights_file_is_missing(tmp_path):
+    "A run trained from ImageNet weights must load on a machine without that file: the checkpoint replaces them."
+    import warnings
+    from sksha.evaluate import load_detector
+    from sksha.train import build_model_from_config, load_config, save_checkpoint
+    cfg = load_config("ci")
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = build_model_from_config(cfg)
+    cfg["model"]["weights"] = str(tmp_path / "legacy_xception_imagenet.safetensors")  # trained elsewhere, not here
+    folder = save_checkpoint(tmp_path / "step_000001", model, {"config": cfg, "step": 1})
+    loaded, meta, _ = load_detector(folder)
+    assert meta["config"]["model"]["weights"].endswith("imagenet.safetensors")
+    for (k, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), k
