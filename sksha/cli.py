@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # name: ("module:function", one-line help)
     "info": ("sksha.cli:info_main", "print versions, devices and where the sample data is"),
     "extract-faces": ("sksha.faces:extract_faces_main", "cut face crops (with landmarks and an audit) out of videos"),
+    "index": ("sksha.datasets:index_main", "build a dataset index (CSV + provenance) from FF++, Celeb-DF, WildDeepfake, a folder or DeepfakeBench JSON"),
     "evaluate": ("sksha.evaluate:evaluate_main", "test trained checkpoints with the paper's protocols (Tables 1-3)"),
     "ablation": ("sksha.evaluate:ablation_main", "train and test baseline, sks, ha and sksha on the same data (Table 4)"),
     "bench": ("sksha.model:bench_main", "time a training step and inference per image, and peak memory, per variant"),

@@ -25,11 +25,12 @@ from .core import load_image, samples_dir, warn_once
 
 # %% auto #0
 __all__ = ['INDEX_COLUMNS', 'IMAGE_EXTENSIONS', 'FRAME_CONTAINERS', 'FFPP_METHODS', 'FFPP_COMPRESSIONS', 'CELEBDF_FOLDERS',
-           'WILDDEEPFAKE_FOLDERS', 'DEEPFAKEBENCH_METHODS', 'MANIFEST_COLUMNS', 'DatasetIndex', 'save_index',
-           'load_index', 'group_split', 'split_overlap', 'video_frame_dirs', 'read_ffpp_splits', 'build_ffpp_index',
-           'read_celebdf_test_list', 'build_celebdf_index', 'build_wilddeepfake_index', 'build_folder_index',
-           'import_deepfakebench_json', 'load_manifest', 'manifest_index', 'to_model_range', 'resize_square',
-           'RobustnessAugment', 'SampleError', 'FaceDataset']
+           'WILDDEEPFAKE_FOLDERS', 'DEEPFAKEBENCH_METHODS', 'MANIFEST_COLUMNS', 'INDEX_LAYOUTS', 'DatasetIndex',
+           'save_index', 'load_index', 'group_split', 'split_overlap', 'video_frame_dirs', 'read_ffpp_splits',
+           'build_ffpp_index', 'read_celebdf_test_list', 'build_celebdf_index', 'build_wilddeepfake_index',
+           'build_folder_index', 'import_deepfakebench_json', 'load_manifest', 'manifest_index', 'to_model_range',
+           'resize_square', 'RobustnessAugment', 'SampleError', 'FaceDataset', 'build_index_for', 'index_summary',
+           'index_main']
 
 # %% ../nbs/11_datasets.ipynb #8ad7f385
 INDEX_COLUMNS = ("path", "label", "method", "video", "identity", "split", "dataset", "compression",
@@ -539,3 +540,166 @@ class FaceDataset(Dataset):
             try: self.load(i)
             except SampleError as e: bad.append((self.rows[i]["path"], str(e)))
         return bad
+
+# %% ../nbs/11_datasets.ipynb #7ad0d4d8
+INDEX_LAYOUTS = ("ffpp", "celebdf", "wilddeepfake", "folder", "deepfakebench")
+_LAYOUT_OPTIONS = {  # option (argparse dest) -> layouts that use it
+    "compression": ("ffpp", "deepfakebench"), "methods": ("ffpp",), "split_dir": ("ffpp",),
+    "test_list": ("celebdf",), "val_fraction": ("celebdf", "wilddeepfake", "folder"), "test_fraction": ("folder",),
+    "seed": ("celebdf", "wilddeepfake", "folder"), "root": ("deepfakebench",),
+    "frames_per_video": ("ffpp", "celebdf", "wilddeepfake", "deepfakebench")}
+
+def _index_parser():
+    import argparse
+    p = argparse.ArgumentParser(prog="sksha index", description="Build a dataset index (one row per face crop, with "
+        "label, method, video, identity and split) from a published layout, save it as CSV + provenance JSON, and "
+        "summarise it. Then: sksha train paper --set data.kind=index --set data.index=OUT.csv",
+        epilog="LAYOUT ROOT: ffpp = FF++ crops (original_sequences/, manipulated_sequences/); celebdf = Celeb-DF v2 "
+               "crops (Celeb-real/, YouTube-real/, Celeb-synthesis/); wilddeepfake = unpacked real_train/, fake_train/, "
+               "real_test/, fake_test/; folder = real/ + fake/[METHOD/] (optionally under train/ val/ test/); "
+               "deepfakebench = ROOT is a DeepfakeBench dataset JSON, --root its frames folder. "
+               "Exit status: 0 written, 1 dataset problem (missing folder, wrong layout), 2 bad arguments.")
+    p.add_argument("layout", choices=INDEX_LAYOUTS, help="dataset layout")
+    p.add_argument("root", metavar="ROOT", help="the face-crop folder (deepfakebench: the JSON file)")
+    p.add_argument("out", metavar="OUT.csv", help="index to write (OUT.json gets the provenance)")
+    p.add_argument("--compression", choices=FFPP_COMPRESSIONS, help="FF++ level: raw, c23 (HQ, default) or c40 (LQ)")
+    p.add_argument("--methods", help=f"comma-separated FF++ methods (default {','.join(FFPP_METHODS)})")
+    p.add_argument("--split-dir", help="folder with FF++'s train.json, val.json, test.json (default ROOT)")
+    p.add_argument("--test-list", help="Celeb-DF's List_of_testing_videos.txt (default ROOT/List_of_testing_videos.txt)")
+    p.add_argument("--val-fraction", type=float, help="share of non-test groups drawn for validation (default 0.1)")
+    p.add_argument("--test-fraction", type=float, help="folder without split folders: share drawn for test (default 0.1)")
+    p.add_argument("--seed", type=int, help="seed of the drawn splits (default 0)")
+    p.add_argument("--frames-per-video", type=int, help="keep at most N evenly spaced crops per video (default all)")
+    p.add_argument("--root", dest="root_dir", help="deepfakebench: folder the JSON's frame paths are relative to "
+                   "(default the JSON's folder)")
+    p.add_argument("--detector", help="provenance: face detector of the crops, when ROOT has no extraction.json")
+    p.add_argument("--crop-margin", type=float, help="provenance: crop side / face-box side used when cropping")
+    p.add_argument("--crop-frames", type=int, help="provenance: frames sampled per video when cropping")
+    return p
+
+def _index_usage_error(a) -> str | None:
+    "The first argument that does not fit the layout or its range, as a message (None if all fit)."
+    given = {k: getattr(a, "root_dir" if k == "root" else k) for k in _LAYOUT_OPTIONS}
+    for k, layouts in _LAYOUT_OPTIONS.items():
+        if given[k] is not None and a.layout not in layouts:
+            return f"--{k.replace('_', '-')} does not apply to layout {a.layout!r} (only to {', '.join(layouts)})"
+    if Path(a.out).suffix.lower() != ".csv": return f"OUT.csv {a.out!r} must end in .csv (the provenance goes to .json beside it)"
+    meta = Path(a.out).with_suffix(".json")
+    if meta.resolve() == Path(a.root).resolve():
+        return f"OUT.csv {a.out!r} would overwrite the input {a.root} with its provenance JSON; choose another name"
+    if meta.is_file():
+        try: old = json.loads(meta.read_text())
+        except (ValueError, OSError): old = None
+        if not (isinstance(old, dict) and "rows" in old and "dataset" in old):
+            return f"{meta} exists and is not an index's provenance; choose another OUT.csv name rather than overwrite it"
+    for k in ("val_fraction", "test_fraction"):
+        v = getattr(a, k)
+        if v is not None and not 0 <= v < 1: return f"--{k.replace('_', '-')} {v}: use a fraction in [0, 1)"
+    if (a.val_fraction or 0) + (a.test_fraction or 0) >= 1: return "--val-fraction + --test-fraction must be below 1"
+    for k in ("frames_per_video", "crop_frames"):
+        v = getattr(a, k)
+        if v is not None and v < 1: return f"--{k.replace('_', '-')} {v}: use at least 1"
+    if a.methods is not None:
+        methods = [m.strip() for m in a.methods.split(",") if m.strip()]
+        known = set(FFPP_METHODS) | {"FaceShifter", "DeepFakeDetection"}
+        if not methods or set(methods) - known:
+            return f"--methods {a.methods!r}: use a comma-separated subset of {', '.join(sorted(known))}"
+    return None
+
+def build_index_for(layout: str,  # one of INDEX_LAYOUTS
+                    root: str | os.PathLike,  # the crops' folder (deepfakebench: the JSON file)
+                    **options) -> DatasetIndex:
+    "Call the builder of `layout` with the options it takes (None values are left at the builder's default)."
+    o = {k: v for k, v in options.items() if v is not None}
+    if not Path(root).exists(): raise FileNotFoundError(f"{layout} ROOT {root} does not exist")
+    prov = o.pop("provenance", None)
+    if layout == "ffpp":
+        return build_ffpp_index(root, o.get("compression", "c23"), o.get("methods", FFPP_METHODS), o.get("split_dir"),
+                                o.get("frames_per_video"), prov)
+    if layout == "celebdf":
+        return build_celebdf_index(root, o.get("test_list"), o.get("val_fraction", 0.1), o.get("seed", 0),
+                                   o.get("frames_per_video"), prov)
+    if layout == "wilddeepfake":
+        return build_wilddeepfake_index(root, o.get("val_fraction", 0.1), o.get("seed", 0), o.get("frames_per_video"), prov)
+    if layout == "folder":
+        fractions = None
+        if "val_fraction" in o or "test_fraction" in o:
+            v, t = o.get("val_fraction", 0.1), o.get("test_fraction", 0.1)
+            fractions = {"train": 1 - v - t, "val": v, "test": t}
+        return build_folder_index(root, fractions, o.get("seed", 0), None, prov)
+    if layout == "deepfakebench":
+        return import_deepfakebench_json(root, o.get("frames_root"), o.get("compression", "c23"), o.get("frames_per_video"),
+                                         provenance=prov)
+    raise ValueError(f"layout {layout!r} is not known; use one of {INDEX_LAYOUTS}")
+
+def index_summary(index: DatasetIndex) -> str:
+    "Rows and videos per split, label and method, as text."
+    order = {"train": 0, "val": 1, "test": 2}
+    splits = sorted(index.counts("split"), key=lambda s: (order.get(s, 3), s))
+    rows, vids = index.counts("split"), index.video_counts("split")
+    by_label, by_method, vids_method = index.counts("split", "label"), index.counts("split", "method"), index.video_counts("split", "method")
+    methods = sorted(index.counts("method"), key=lambda m: (m != "real", m))
+    width = max([len(m) + 2 for m in methods] + [len("real rows")])
+    head = f"{'split':<{width}} " + "".join(f"{s:>16}" for s in splits) + f"{'total':>16}"
+    lines = [head, "-" * len(head)]
+    def line(name, per_split, total): lines.append(f"{name:<{width}} " + "".join(f"{per_split(s):>16}" for s in splits) + f"{total:>16}")
+    line("videos", lambda s: vids[s], sum(vids.values()))
+    line("rows", lambda s: rows[s], len(index))
+    for lab, name in ((0, "real"), (1, "fake")):
+        line(f"{name} rows", lambda s: by_label.get((s, lab), 0), index.counts("label").get(lab, 0))
+    lines.append("videos (rows) per method:")
+    vm, rm = index.video_counts("method"), index.counts("method")
+    for m in methods:
+        line(f"  {m}", lambda s: f"{vids_method.get((s, m), 0)} ({by_method.get((s, m), 0)})", f"{vm[m]} ({rm[m]})")
+    return "\n".join(lines)
+
+def index_main(argv: list[str]) -> int:
+    "`sksha index LAYOUT ROOT OUT.csv [options]`: build a dataset index, save it (CSV + JSON) and summarise it."
+    import sys
+    p = _index_parser()
+    try: a = p.parse_args(argv)
+    except SystemExit as e: return int(e.code or 0)
+    msg = _index_usage_error(a)
+    if msg:
+        p.print_usage(sys.stderr); print(f"sksha index: error: {msg}", file=sys.stderr); return 2
+    prov = {k: v for k, v in dict(detector=a.detector, crop_margin=a.crop_margin, frames_per_video=a.crop_frames).items()
+            if v is not None}
+    methods = [m.strip() for m in a.methods.split(",") if m.strip()] if a.methods else None
+    import warnings
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            index = build_index_for(a.layout, a.root, compression=a.compression, methods=methods, split_dir=a.split_dir,
+                                    test_list=a.test_list, val_fraction=a.val_fraction, test_fraction=a.test_fraction,
+                                    seed=a.seed, frames_per_video=a.frames_per_video, frames_root=a.root_dir, provenance=prov or None)
+        for w in caught:
+            text = str(w.message).replace("pass provenance=dict(detector=..., frames_per_video=..., crop_margin=...)",
+                                          "pass --detector, --crop-frames and --crop-margin")
+            print(f"sksha index: warning: {text}", file=sys.stderr)
+        if not len(index): raise ValueError(f"no face crops found for layout {a.layout!r} under {a.root}")
+        out = save_index(index, a.out)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        print(f"sksha index: error: {e}", file=sys.stderr)
+        return 1
+    pv = index.provenance
+    print(f"{pv.get('dataset', a.layout)} index: {len(index)} rows, {sum(index.video_counts('split').values())} videos "
+          f"-> {out} (+ {out.with_suffix('.json').name})")
+    print(f"split: {pv.get('split', '?')}")
+    crops = ("not recorded" if all(pv.get(k) is None for k in ("detector", "frames_per_video", "crop_margin")) else
+             f"detector {pv.get('detector')}, {pv.get('frames_per_video')} frames per video, margin {pv.get('crop_margin')}")
+    print(f"crops: {crops}" + (f"; the index keeps at most {a.frames_per_video} per video" if a.frames_per_video else ""))
+    print(index_summary(index))
+    missing = [s for s in ("train", "val", "test") if s not in index.counts("split")]
+    if missing: print(f"note: no rows in split {', '.join(missing)} (sksha train reads data.train_split=train, data.val_split=val)")
+    overlap = split_overlap(index, "identity")
+    if overlap:
+        shown = "; ".join(f"{i} ({', '.join(s)})" for i, s in list(overlap.items())[:5])
+        why = (" Celeb-DF's official test list was drawn per video, not per person, so this is expected for it;"
+               " a test score on such identities is optimistic." if pv.get("dataset") == "Celeb-DF-v2" else
+               " Frames of one person in two splits make the test measure memory; check the split files.")
+        print(f"WARNING: {len(overlap)} identit{'y' if len(overlap) == 1 else 'ies'} in more than one split: {shown}"
+              f"{' ...' if len(overlap) > 5 else ''}.{why}", file=sys.stderr)
+        print(f"identity overlap between splits: {len(overlap)} (see the warning)")
+    else: print("identity overlap between splits: none")
+    print(f"next: sksha train paper --set data.kind=index --set data.index={out}")
+    return 0

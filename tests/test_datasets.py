@@ -124,13 +124,18 @@ def test_celebdf_test_list_convention_and_errors(celebdf, tmp_path):
 
 # ---------------------------------------------------------------- WildDeepfake
 
-def test_wilddeepfake_layout(tmp_path):
-    root = tmp_path / "wild"
+def make_wilddeepfake(root: Path) -> Path:
+    "WildDeepfake unpacked: 8 train and 2 test source videos per folder, two sequences each (3 and 2 frames)."
     for folder in ("real_train", "fake_train", "real_test", "fake_test"):
         base = root / folder / ("extracted" if folder == "fake_train" else "")  # some copies unpack below extracted/
         for n in range(8 if "train" in folder else 2):
             touch(base / str(n) / folder.split("_")[0] / "0", 3)
             touch(base / str(n) / folder.split("_")[0] / "1", 2)
+    return root
+
+
+def test_wilddeepfake_layout(tmp_path):
+    root = make_wilddeepfake(tmp_path / "wild")
     idx = build_wilddeepfake_index(root, val_fraction=0.25, frames_per_video=2, provenance=PROV)
     assert set(idx.counts("split")) == {"train", "val", "test"}
     assert idx.filter(split="test").counts("label") == {0: 2 * 2 * 2, 1: 2 * 2 * 2}
@@ -144,11 +149,16 @@ def test_wilddeepfake_layout(tmp_path):
 
 # ---------------------------------------------------------------- plain folder
 
-def test_plain_folder_with_methods_and_identities(tmp_path):
-    root = tmp_path / "mine"
+def make_plain_folder(root: Path) -> Path:
+    "real/<person>_<clip>/ (2 + 1 frames) and fake/{swap,blend}/<person>_clipA/ (1 frame) for 20 people."
     for i in range(20):
         touch(root / "real" / f"p{i}_clipA", 2); touch(root / "real" / f"p{i}_clipB", 1)
         touch(root / "fake" / ("swap" if i % 2 else "blend") / f"p{i}_clipA", 1)
+    return root
+
+
+def test_plain_folder_with_methods_and_identities(tmp_path):
+    root = make_plain_folder(tmp_path / "mine")
     idx = build_folder_index(root, {"train": .6, "val": .2, "test": .2}, seed=3,
                              identity_of=lambda p: p.parent.name.split("_")[0], provenance=PROV)
     assert idx.counts("method") == {"blend": 10, "real": 60, "swap": 10}
@@ -167,7 +177,8 @@ def test_plain_folder_loose_fakes_and_missing(tmp_path):
 
 # ---------------------------------------------------------------- DeepfakeBench JSON
 
-def test_deepfakebench_celebdf_json_keeps_repeated_videos_in_test(tmp_path):
+def make_deepfakebench_celebdf(tmp_path: Path) -> tuple[Path, Path]:
+    "(JSON, frames root) of a DeepfakeBench Celeb-DF-v2 file; its test videos are also listed under val."
     root = tmp_path / "rgb"
     entries = {}
     for label, folder, vids in (("CelebDFv2_real", "Celeb-real", ["id0_0000", "id1_0000", "id2_0000"]),
@@ -180,6 +191,11 @@ def test_deepfakebench_celebdf_json_keeps_repeated_videos_in_test(tmp_path):
             if k == 0: entries[label]["val"][v] = entries[label]["test"][v] = info  # as DeepfakeBench lists its test videos
             else: entries[label]["train"][v] = info
     (tmp_path / "Celeb-DF-v2.json").write_text(json.dumps({"Celeb-DF-v2": entries}))
+    return tmp_path / "Celeb-DF-v2.json", root
+
+
+def test_deepfakebench_celebdf_json_keeps_repeated_videos_in_test(tmp_path):
+    _, root = make_deepfakebench_celebdf(tmp_path)
     idx = import_deepfakebench_json(tmp_path / "Celeb-DF-v2.json", root=root, frames_per_video=2, provenance=PROV)
     assert idx.counts("split", "method") == {("test", "Celeb-synthesis"): 2, ("test", "real"): 2,
                                              ("train", "Celeb-synthesis"): 2, ("train", "real"): 4}
@@ -275,3 +291,111 @@ def test_videos_to_crops_to_index_end_to_end(tmp_path):
     assert (idx.provenance["detector"], idx.provenance["frames_per_video"], idx.provenance["crop_margin"]) == ("retinaface", 3, 1.3)
     batch = next(iter(torch.utils.data.DataLoader(FaceDataset(idx, image_size=24), batch_size=9)))
     assert batch["image"].shape == (9, 3, 24, 24) and batch["label"].sum().item() == 3
+
+
+# ---------------------------------------------------------------- `sksha index`
+
+def run_index(capsys, *args) -> tuple[int, str, str]:
+    "`sksha index ARGS` in-process: (exit status, stdout, stderr)."
+    from sksha.datasets import index_main
+    status = index_main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def table_row(out: str, name: str) -> list[str]:
+    "The cells of the summary line that starts with `name`."
+    line = next(l for l in out.splitlines() if l.strip().startswith(name + " ") or l.strip() == name)
+    return line.split()[len(name.split()):]
+
+
+def test_index_cli_ffpp_writes_csv_json_and_summary(ffpp, tmp_path, capsys):
+    out_csv = tmp_path / "idx" / "ffpp_c40.csv"
+    status, out, err = run_index(capsys, "ffpp", ffpp, out_csv, "--compression", "c40", "--split-dir", ffpp / "splits",
+                                 "--methods", "Deepfakes,FaceSwap", "--frames-per-video", "2")
+    assert status == 0, err
+    expected = build_ffpp_index(ffpp, "c40", ["Deepfakes", "FaceSwap"], ffpp / "splits", frames_per_video=2)
+    back = load_index(out_csv)
+    assert [(r["video"], r["split"], r["label"], Path(r["path"]).resolve()) for r in back] == \
+           [(r["video"], r["split"], r["label"], Path(r["path"]).resolve()) for r in expected]
+    meta = json.loads(out_csv.with_suffix(".json").read_text())
+    assert (meta["dataset"], meta["compression"], meta["methods"], meta["rows"]) == ("FF++", "c40", ["Deepfakes", "FaceSwap"], len(expected))
+    assert meta["detector"] == "retinaface" and meta["index_frames_per_video"] == 2  # from extraction.json / the option
+    assert f"FF++ index: {len(expected)} rows, 30 videos" in out
+    assert table_row(out, "split") == ["train", "val", "test", "total"]
+    assert table_row(out, "videos") == ["18", "6", "6", "30"]      # 6 reals + 2 x 6 fakes in train
+    assert table_row(out, "real rows") == ["12", "4", "4", "20"]   # 2 crops per video after thinning
+    assert table_row(out, "Deepfakes") == ["6", "(12)", "2", "(4)", "2", "(4)", "10", "(20)"]
+    assert "identity overlap between splits: none" in out and "WARNING" not in err
+    assert f"sksha train paper --set data.kind=index --set data.index={out_csv}" in out
+
+
+def test_index_cli_celebdf_warns_loudly_about_shared_identities(celebdf, tmp_path, capsys):
+    status, out, err = run_index(capsys, "celebdf", celebdf, tmp_path / "celebdf.csv", "--val-fraction", "0.3",
+                                 "--test-list", celebdf / "List_of_testing_videos.txt", "--detector", "retinaface")
+    assert status == 0, err
+    assert load_index(tmp_path / "celebdf.csv").rows == build_celebdf_index(celebdf, val_fraction=0.3, provenance=PROV).rows
+    assert "WARNING: 1 identity in more than one split: id0 (test, " in err and "per video" in err
+    assert "identity overlap between splits: 1" in out
+    assert json.loads((tmp_path / "celebdf.json").read_text())["detector"] == "retinaface"
+
+
+def test_index_cli_wilddeepfake_folder_and_deepfakebench(tmp_path, capsys):
+    wild = make_wilddeepfake(tmp_path / "wild")
+    status, out, err = run_index(capsys, "wilddeepfake", wild, wild / "wild.csv", "--val-fraction", "0.25", "--seed", "1",
+                                 "--frames-per-video", "2", "--detector", "authors' crops", "--crop-margin", "1.3")
+    assert status == 0, err
+    idx = load_index(wild / "wild.csv")
+    assert idx.rows == build_wilddeepfake_index(wild, 0.25, 1, 2, provenance=PROV).rows
+    assert idx.provenance["crop_margin"] == 1.3 and idx.provenance["detector"] == "authors' crops"
+    assert table_row(out, "fake rows")[-1] == str(20 * 2) and "overlap between splits: none" in out
+
+    mine = make_plain_folder(tmp_path / "mine")
+    status, out, err = run_index(capsys, "folder", mine, tmp_path / "mine.csv", "--val-fraction", "0.2",
+                                 "--test-fraction", "0.2", "--seed", "3")
+    assert status == 0, err
+    assert "crops: not recorded" in out and "warning: the index of" in err and "pass --detector, --crop-frames" in err
+    assert load_index(tmp_path / "mine.csv").rows == build_folder_index(mine, {"train": .6, "val": .2, "test": .2}, 3, provenance=PROV).rows
+    assert table_row(out, "rows")[-1] == "80" and "  blend" in out and "  swap" in out
+
+    json_path, frames = make_deepfakebench_celebdf(tmp_path / "dfb")
+    status, out, err = run_index(capsys, "deepfakebench", json_path, tmp_path / "dfb.csv", "--root", frames, "--detector", "dlib")
+    assert status == 0, err
+    assert load_index(tmp_path / "dfb.csv").counts("split", "method") == {
+        ("test", "Celeb-synthesis"): 3, ("test", "real"): 3, ("train", "Celeb-synthesis"): 3, ("train", "real"): 6}
+    assert "note: no rows in split val" in out
+
+
+def test_index_cli_errors(ffpp, celebdf, tmp_path, capsys):
+    # dataset problems: exit 1 with the builder's message
+    status, out, err = run_index(capsys, "wilddeepfake", tmp_path / "missing", tmp_path / "w.csv")
+    assert (status, out) == (1, "") and "sksha index: error:" in err and "missing does not exist" in err
+    status, _, err = run_index(capsys, "ffpp", celebdf, tmp_path / "f.csv")   # wrong layout: no FF++ split files
+    assert status == 1 and "train.json" in err
+    status, _, err = run_index(capsys, "ffpp", ffpp, tmp_path / "f.csv", "--split-dir", ffpp / "splits", "--compression", "raw")
+    assert status == 1 and "no face-crop folders for FF++ real raw" in err
+    assert not (tmp_path / "f.csv").exists()
+    # bad arguments: exit 2, nothing written
+    json_path, frames = make_deepfakebench_celebdf(tmp_path / "dfb")
+    for args, why in ((["celebdf", celebdf, tmp_path / "c.csv", "--split-dir", "x"], "--split-dir does not apply to layout 'celebdf'"),
+                      (["folder", celebdf, tmp_path / "c.csv", "--val-fraction", "1.5"], "fraction in [0, 1)"),
+                      (["ffpp", ffpp, tmp_path / "c.txt"], "must end in .csv"),
+                      (["ffpp", ffpp, tmp_path / "c.csv", "--methods", "DeepFake"], "--methods 'DeepFake'"),
+                      (["deepfakebench", json_path, json_path.with_suffix(".csv"), "--root", frames], "would overwrite the input"),
+                      (["celebdf", celebdf, tmp_path / "c.csv", "--frames-per-video", "0"], "at least 1"),
+                      (["nosuchlayout", celebdf, tmp_path / "c.csv"], "invalid choice")):
+        status, _, err = run_index(capsys, *args)
+        assert status == 2 and why in err, (args, err)
+    assert not (tmp_path / "c.csv").exists() and json.loads(json_path.read_text()).keys() == {"Celeb-DF-v2"}
+
+
+def test_index_cli_through_the_sksha_command(tmp_path):
+    import subprocess
+    root = tmp_path / "loose"
+    touch(root / "real", 4); touch(root / "fake", 4)
+    proc = subprocess.run(["sksha", "index", "folder", str(root), str(tmp_path / "loose.csv"), "--detector", "retinaface"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "loose index: 8 rows, 8 videos" in proc.stdout and (tmp_path / "loose.json").is_file()
+    proc = subprocess.run(["sksha", "index", "folder", str(root)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "OUT.csv" in proc.stderr
