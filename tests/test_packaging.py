@@ -87,3 +87,11 @@ def test_committed_notebooks_are_clean():
         data = json.loads(nb.read_text())
         for c in data["cells"]:
             if c["cell_type"] == "code": assert c.get("execution_count") is None, f"{nb.name}: run nbdev_clean"
+
+
+def test_notebook_cells_have_stable_ids():
+    "nbdev writes each cell's id into the exported module: a notebook without ids would export differently each time."
+    for nb in (ROOT / "nbs").glob("*.ipynb"):
+        data = json.loads(nb.read_text())
+        assert (data["nbformat"], data["nbformat_minor"]) >= (4, 5), f"{nb.name}: run nbdev_clean to upgrade it"
+        assert all("id" in c for c in data["cells"]), f"{nb.name}: cells without ids; run nbdev_clean"
