@@ -22,7 +22,7 @@ from . import __version__
 from .metrics import accuracy, bootstrap_ci, equal_error_rate, roc_auc, video_scores
 
 # %% auto #0
-__all__ = ['METRICS', 'VARIANTS', 'PROTOCOLS', 'Predictions', 'summarize', 'false_alarm_rate', 'format_value', 'markdown_table',
+__all__ = ['METRICS', 'PROTOCOLS', 'Predictions', 'summarize', 'false_alarm_rate', 'format_value', 'markdown_table',
            'intra_dataset', 'intra_dataset_table', 'cross_dataset', 'cross_dataset_table', 'cross_manipulation',
            'cross_manipulation_table', 'file_digest', 'provenance', 'save_results', 'fake_probability', 'predict',
            'load_detector', 'build_test_data', 'data_index_path', 'ablation', 'ablation_table', 'evaluate_checkpoints',
@@ -288,7 +288,7 @@ def data_index_path(cfg: dict, index: str | None = None) -> Path | None:
     return None
 
 # %% ../nbs/13_evaluate.ipynb #9251e160
-VARIANTS: dict = {"baseline": (False, False), "sks": (True, False), "ha": (False, True), "sksha": (True, True)}
+from .model import VARIANTS  # the ablation rows: one definition, shared with the model
 
 def ablation(config: str | Path | dict = "ci", overrides: Sequence[str] = (), variants: Sequence[str] = tuple(VARIANTS),
              out_dir: str | Path = "runs/ablation", split: str = "test", level: str = "frame", n_boot: int = 1000,
@@ -307,7 +307,7 @@ def ablation(config: str | Path | dict = "ci", overrides: Sequence[str] = (), va
                        train_data=train_data, val_data=val_data)
         model, meta, folder = load_detector(res.out_dir, "best", device)
         pred = predict(model, test_data if test_data is not None else build_test_data(meta["config"], split), device=device)
-        results[v] = {"sks": VARIANTS[v][0], "ha": VARIANTS[v][1], "checkpoint": str(folder),
+        results[v] = {**VARIANTS[v], "checkpoint": str(folder),
                       "selection": meta.get("selection"), "best_step": res.best_step, "val_metric": res.best_metric,
                       "train_data": meta.get("data"), "test": summarize(pred, ("acc", "auc", "eer"), level, n_boot)}
     return results
