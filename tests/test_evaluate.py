@@ -156,16 +156,13 @@ def test_grad_cam_errors_and_masks():
     with pytest.raises(ValueError, match="k is a fraction"): top_k_iou(heat, mask, k=20)
 
 
-def test_checkpoint_loads_where_its_imagenet_weights_file_is_missing(tmp_path):
+def test_checkpoint_loads_where_its_imagenet_weights_file_is_missing(tmp_path, ci_model_and_config):
     "A run trained from ImageNet weights must load on a machine without that file: the checkpoint replaces them."
-    import warnings
+    import copy
     from sksha.evaluate import load_detector
-    from sksha.train import build_model_from_config, load_config, save_checkpoint
-    cfg = load_config("ci")
-    torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = build_model_from_config(cfg)
+    from sksha.train import save_checkpoint
+    model, cfg = ci_model_and_config
+    cfg = copy.deepcopy(cfg)
     cfg["model"]["weights"] = str(tmp_path / "legacy_xception_imagenet.safetensors")  # trained elsewhere, not here
     folder = save_checkpoint(tmp_path / "step_000001", model, {"config": cfg, "step": 1})
     loaded, meta, _ = load_detector(folder)

@@ -5,7 +5,6 @@ the function behind the notebook's demo widget (crop, P(fake), Grad-CAM)."""
 import csv
 import json
 import shutil
-import warnings
 from pathlib import Path
 
 import cv2
@@ -19,17 +18,13 @@ from sksha.datasets import FaceDataset, load_manifest, resize_square
 from sksha.faces import sample_video
 from sksha.predict import (NO_CHECKPOINT, STATUSES, Predictor, decode_upload, explain_face, predict_main,
                            predict_paths, show_explanation)
-from sksha.train import build_model_from_config, load_config, save_checkpoint
+from sksha.train import save_checkpoint
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
+def checkpoint(tmp_path_factory, ci_model_and_config) -> Path:
     "A freshly built ci model (64 px) saved with the trainer's save function: weights as safetensors + JSON."
-    cfg = load_config("ci")
-    torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = build_model_from_config(cfg)
+    model, cfg = ci_model_and_config
     return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "step_000000", model, {"config": cfg, "step": 1})
 
 
