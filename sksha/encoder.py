@@ -8,14 +8,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import timm
 import torch
+from timm.models.xception import Block, SeparableConv2d
 from torch import nn
 
 from .core import warn_once
 
 # %% auto #0
-__all__ = ['STAGES', 'XCEPTION_HEAD_KEYS', 'read_state_dict', 'XceptionEncoder']
+__all__ = ['STAGES', 'XCEPTION_HEAD_KEYS', 'XCEPTION_CHANNELS', 'scale_channels', 'check_width', 'xception_modules',
+           'read_state_dict', 'XceptionEncoder']
 
 # %% ../nbs/04_encoder.ipynb #1babecea
 STAGES: tuple[str, ...] = ("stem",) + tuple(f"block{i}" for i in range(1, 13)) + ("exit",)
@@ -23,6 +24,39 @@ _STAGE_MODULES = {"stem": ("conv1", "bn1", "act1", "conv2", "bn2", "act2"),
                   "exit": ("conv3", "bn3", "act3", "conv4", "bn4", "act4")}
 _STAGE_MODULES.update({f"block{i}": (f"block{i}",) for i in range(1, 13)})
 XCEPTION_HEAD_KEYS: tuple[str, ...] = ("fc.weight", "fc.bias")  # ImageNet classifier, dropped on load
+
+# %% ../nbs/04_encoder.ipynb #258ca491
+XCEPTION_CHANNELS: dict[str, int] = dict(  # Chollet's channel counts (width 1), by where they appear
+    stem1=32, stem2=64, block1=128, block2=256, middle=728, block12=1024, exit1=1536, exit2=2048)
+
+def scale_channels(channels: int, width: float = 1.0) -> int:
+    "`channels` times the width multiplier, rounded to the nearest integer (at least 1)."
+    return max(1, int(round(channels * width)))
+
+def check_width(width: float) -> float:
+    "`width` as a float, or a clear error: a multiplier in (0, 4]."
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 4:
+        raise ValueError(f"width={width!r}: give a channel multiplier in (0, 4], e.g. 1 (the paper's Xception) "
+                         "or 0.5 (the cpu-demo profile)")
+    return float(width)
+
+def xception_modules(width: float = 1.0) -> dict[str, nn.Module]:
+    "Chollet's Xception as named modules (timm's names and init), every channel count scaled by `width`."
+    c = {k: scale_channels(v, check_width(width)) for k, v in XCEPTION_CHANNELS.items()}
+    m = dict(conv1=nn.Conv2d(3, c["stem1"], 3, 2, 0, bias=False), bn1=nn.BatchNorm2d(c["stem1"]), act1=nn.ReLU(inplace=True),
+             conv2=nn.Conv2d(c["stem1"], c["stem2"], 3, bias=False), bn2=nn.BatchNorm2d(c["stem2"]), act2=nn.ReLU(inplace=True),
+             block1=Block(c["stem2"], c["block1"], 2, 2, start_with_relu=False),
+             block2=Block(c["block1"], c["block2"], 2, 2),
+             block3=Block(c["block2"], c["middle"], 2, 2))
+    m.update({f"block{i}": Block(c["middle"], c["middle"], 3, 1) for i in range(4, 12)})      # blocks 4-11
+    m.update(block12=Block(c["middle"], c["block12"], 2, 2, grow_first=False),
+             conv3=SeparableConv2d(c["block12"], c["exit1"], 3, 1, 1), bn3=nn.BatchNorm2d(c["exit1"]), act3=nn.ReLU(inplace=True),
+             conv4=SeparableConv2d(c["exit1"], c["exit2"], 3, 1, 1), bn4=nn.BatchNorm2d(c["exit2"]), act4=nn.ReLU(inplace=True))
+    for module in m.values():                        # timm's init, in timm's order (so width 1 matches it seed for seed)
+        for sub in module.modules():
+            if isinstance(sub, nn.Conv2d): nn.init.kaiming_normal_(sub.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(sub, nn.BatchNorm2d): nn.init.ones_(sub.weight); nn.init.zeros_(sub.bias)
+    return m
 
 # %% ../nbs/04_encoder.ipynb #4462b6fc
 def read_state_dict(path: str | os.PathLike, expected: str = "a PyTorch state dict") -> dict[str, torch.Tensor]:
@@ -49,17 +83,22 @@ def read_state_dict(path: str | os.PathLike, expected: str = "a PyTorch state di
 
 # %% ../nbs/04_encoder.ipynb #7584d2aa
 class XceptionEncoder(nn.Module):
-    "Chollet's Xception (timm `legacy_xception`) without its ImageNet head, run stage by stage."
+    "Chollet's Xception (timm `legacy_xception`) without its ImageNet head, run stage by stage; `width` scales it."
     def __init__(self,
                  weights: str | os.PathLike | None = None,  # local ImageNet state dict of legacy_xception; None: random init
                  warn_random: bool = True,                  # warn (once) when starting from random init
+                 width: float = 1.0,                        # channel multiplier; 1 is the paper's (and timm's) Xception
                 ):
         super().__init__()
-        net = timm.create_model("legacy_xception", pretrained=False, num_classes=0)
-        for stage in STAGES:
-            for name in _STAGE_MODULES[stage]: setattr(self, name, getattr(net, name))
-        self.num_features = 2048
-        if weights is not None: self.load_imagenet_weights(weights)
+        self.width = check_width(width)
+        for name, module in xception_modules(self.width).items(): setattr(self, name, module)
+        self.f_ec_channels = scale_channels(XCEPTION_CHANNELS["middle"], self.width)   # 728 at width 1
+        self.num_features = scale_channels(XCEPTION_CHANNELS["exit2"], self.width)      # 2048 at width 1
+        if weights is not None:
+            if self.width != 1:
+                raise ValueError(f"ImageNet weights ({weights}) exist only for the full-width Xception, not width="
+                                 f"{width:g}; use width=1 with weights, or train the narrower network from scratch")
+            self.load_imagenet_weights(weights)
         elif warn_random:
             warn_once("XceptionEncoder: no ImageNet weights given (weights=None), so the encoder starts from random "
                       "init; pass weights=PATH (a local legacy_xception state dict) for the paper's setting")

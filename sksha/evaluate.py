@@ -254,6 +254,11 @@ def load_detector(checkpoint: str | Path, which: str = "best", device: str | tor
         raise ValueError(f"{folder / 'checkpoint.json'} has no 'config': it was not written by sksha train")
     cfg = json.loads(json.dumps(meta["config"]))
     cfg["model"]["weights"] = None  # the checkpoint's weights replace ImageNet's: that file need not exist here
+    saved = meta.get("model_config") or {}
+    if cfg["model"].get("arch") == "sksha" and saved:   # rebuild the network as trained, even if a profile changed since
+        from sksha.model import PROFILES
+        fixed = {k: saved[k] for k in sorted({k for p in PROFILES.values() for k in p}) if k in saved}
+        cfg["model"]["overrides"] = {**(cfg["model"].get("overrides") or {}), **fixed}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="XceptionEncoder: no ImageNet weights")
         model = build_model_from_config(cfg)

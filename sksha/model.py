@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import ModelOutput, get_device
-from .encoder import XceptionEncoder, read_state_dict
+from .encoder import XCEPTION_CHANNELS, XceptionEncoder, check_width, read_state_dict, scale_channels
 from .halo import HaloAttention
 from .recce import MultiScaleGraphReasoning, ReconstructionDecoder, ReconstructionGuidedAttention
 from .sks import SpatialKernelSelection
@@ -36,7 +36,7 @@ __all__ = ['PROFILES', 'VARIANTS', 'RECCE_KEY_MAP', 'ModelConfig', 'add_input_no
 # %% ../nbs/06_model.ipynb #0a4732c9
 PROFILES: dict[str, dict] = {
     "paper": dict(image_size=299),
-    "cpu-demo": dict(image_size=128),
+    "cpu-demo": dict(image_size=128, width=0.5, ha_heads=4),   # half width: 364 / 4 = 91 dims per head
     "ci": dict(image_size=64),
 }
 VARIANTS: dict[str, dict] = {  # the rows of the paper's ablation (Table 4)
@@ -51,6 +51,7 @@ class ModelConfig:
     "Every setting that shapes SKSHA-Net; `from_profile` gives the named profiles."
     profile: str = "paper"                  # the profile these settings came from (informative)
     image_size: int = 299                   # input S x S
+    width: float = 1.0                      # channel multiplier of the whole network (04_encoder); cpu-demo: 0.5
     sks: bool = True                        # spatial kernel selection on the decoder's d4
     ha: bool = True                         # halo attention on F_ec, added before block 9
     drop_rate: float = 0.2                  # RECCE's dropout (decoder input, RGA, MGR, classifier)
@@ -61,7 +62,7 @@ class ModelConfig:
     sks_squeeze_kernel: int = 7             # SKS 2 -> N mask convolution
     ha_block_size: int = 10                 # halo attention query block b
     ha_halo_size: int = 2                   # halo h (window b + 2h)
-    ha_heads: int = 8                       # attention heads (728 / 8 = 91 dims each)
+    ha_heads: int = 8                       # attention heads (728 / 8 = 91 dims each); must divide 728 x width
     ha_mask_padding: bool = True            # mask padded key positions out of the softmax
     encoder_weights: str | None = None      # local ImageNet weights of legacy_xception; None: random init
 
@@ -73,6 +74,12 @@ class ModelConfig:
         if self.noise_std < 0: raise ValueError(f"noise_std={self.noise_std!r} must be >= 0")
         if not 0 <= self.drop_rate < 1: raise ValueError(f"drop_rate={self.drop_rate!r} must be in [0, 1)")
         self.sks_kernels, self.sks_dilations = tuple(self.sks_kernels), tuple(self.sks_dilations)
+        self.width = check_width(self.width)
+        channels = scale_channels(XCEPTION_CHANNELS["middle"], self.width)
+        if not isinstance(self.ha_heads, int) or self.ha_heads < 1 or channels % self.ha_heads:
+            fits = [h for h in range(1, 17) if channels % h == 0]
+            raise ValueError(f"ha_heads={self.ha_heads!r} does not divide the {channels} channels of F_ec at width="
+                             f"{self.width:g}; use one of {fits} (the paper keeps 91 dims per head: 8 heads at width 1)")
         if self.encoder_weights is not None: self.encoder_weights = str(self.encoder_weights)
 
     @property
@@ -110,12 +117,14 @@ class SKSHANet(nn.Module):
         if config is None: config = ModelConfig(**overrides)
         elif overrides: config = dataclasses.replace(config, **overrides)
         self.config = c = config
-        self.encoder = XceptionEncoder(weights=c.encoder_weights, warn_random=warn_random)
-        self.decoder = ReconstructionDecoder(728, c.drop_rate)
-        self.sks = SpatialKernelSelection(128, c.sks_kernels, c.sks_dilations, c.sks_squeeze_kernel) if c.sks else None
-        self.mgr = MultiScaleGraphReasoning(728, 256, 128, 256, (2, 4), c.drop_rate)
-        self.rga = ReconstructionGuidedAttention(728, c.drop_rate)
-        self.halo = (HaloAttention(728, block_size=c.ha_block_size, halo_size=c.ha_halo_size, num_heads=c.ha_heads,
+        w = lambda channels: scale_channels(channels, c.width)   # RECCE's channel counts, times the width
+        self.encoder = XceptionEncoder(weights=c.encoder_weights, warn_random=warn_random, width=c.width)
+        f_ec = self.encoder.f_ec_channels                        # 728 at full width
+        self.decoder = ReconstructionDecoder(f_ec, c.drop_rate, widths=(w(256), w(128), w(64)))
+        self.sks = SpatialKernelSelection(w(128), c.sks_kernels, c.sks_dilations, c.sks_squeeze_kernel) if c.sks else None
+        self.mgr = MultiScaleGraphReasoning(f_ec, w(256), w(128), w(256), (2, 4), c.drop_rate)
+        self.rga = ReconstructionGuidedAttention(f_ec, c.drop_rate)
+        self.halo = (HaloAttention(f_ec, block_size=c.ha_block_size, halo_size=c.ha_halo_size, num_heads=c.ha_heads,
                                    mask_padding=c.ha_mask_padding) if c.ha else None)
         self.dropout = nn.Dropout(c.drop_rate)
         self.classifier = nn.Linear(self.encoder.num_features, 1)
@@ -145,7 +154,7 @@ class SKSHANet(nn.Module):
         finally: self.train(was_training)
 
 # %% ../nbs/06_model.ipynb #dc4b731f
-def build_model(profile: str = "ci",                 # 'paper' (299), 'cpu-demo' (128) or 'ci' (64)
+def build_model(profile: str = "ci",                 # 'paper' (299), 'cpu-demo' (128, half width) or 'ci' (64)
                 variant: str = "sksha",              # 'baseline', 'sks', 'ha' or 'sksha'
                 weights: str | os.PathLike | None = None,  # local ImageNet weights for the encoder
                 **overrides,                         # any other ModelConfig field

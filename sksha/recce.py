@@ -32,24 +32,26 @@ class UpsampleConv(nn.Module):
 # %% ../nbs/05_recce.ipynb #e6c8e0c0
 class DecoderOutput(NamedTuple):
     "The decoder's three outputs."
-    d2: torch.Tensor              # (B, 256, 2s, 2s): after block 2, metric scale 2 and MGR's B vertices
-    d4: torch.Tensor              # (B, 128, 4s, 4s): after block 4 (and SKS if given), metric scale 3, MGR's C vertices
+    d2: torch.Tensor              # (B, 256, 2s, 2s) at full width: after block 2, metric scale 2 and MGR's B vertices
+    d4: torch.Tensor              # (B, 128, 4s, 4s) at full width: after block 4 (and SKS if given), metric scale 3, MGR's C vertices
     reconstruction: torch.Tensor  # (B, 3, S, S) in [-1, 1]
 
 class ReconstructionDecoder(nn.Module):
     "RECCE's decoder: F_ec (B,728,s,s) -> d2, d4 and the reconstruction resized to the input size."
     def __init__(self,
-                 in_channels: int = 728,   # channels of F_ec
-                 drop_rate: float = 0.2,   # dropout on F_ec before decoding
+                 in_channels: int = 728,               # channels of F_ec
+                 drop_rate: float = 0.2,               # dropout on F_ec before decoding
+                 widths: tuple[int, int, int] = (256, 128, 64),  # channels of d2, d4 and the last up-step (RECCE's)
                 ):
         super().__init__()
+        c2, c4, c5 = widths
         self.dropout = nn.Dropout(drop_rate)
-        self.up1 = UpsampleConv(in_channels, 256)
-        self.block2 = XceptionBlock(256, 256, 3, 1)
-        self.up3 = UpsampleConv(256, 128)
-        self.block4 = XceptionBlock(128, 128, 3, 1)
-        self.up5 = UpsampleConv(128, 64)
-        self.to_image = nn.Sequential(nn.Conv2d(64, 3, 1, bias=False), nn.Tanh())
+        self.up1 = UpsampleConv(in_channels, c2)
+        self.block2 = XceptionBlock(c2, c2, 3, 1)
+        self.up3 = UpsampleConv(c2, c4)
+        self.block4 = XceptionBlock(c4, c4, 3, 1)
+        self.up5 = UpsampleConv(c4, c5)
+        self.to_image = nn.Sequential(nn.Conv2d(c5, 3, 1, bias=False), nn.Tanh())
 
     def forward(self, f_ec: torch.Tensor, size: int | tuple[int, int],
                 refine_d4: nn.Module | None = None) -> DecoderOutput:

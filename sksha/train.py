@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import copy
 import csv
+import dataclasses
 import hashlib
 import json
 import math
@@ -784,7 +785,9 @@ class Trainer:
     def _meta(self) -> dict:
         import platform
         from sksha import __version__
+        conf = getattr(_unwrap(self.model), "config", None)   # the network as built (profile values included)
         return {"step": self.step, "epoch": self.step // self.steps_per_epoch, "config": self.cfg,
+                "model_config": dataclasses.asdict(conf) if dataclasses.is_dataclass(conf) else None,
                 "metrics": self.last_val, "best_metric": self.best_metric, "best_step": self.best_step,
                 "selection": f"best validation {self.cfg['train']['metric']} "
                              f"({'higher' if HIGHER_IS_BETTER[self.cfg['train']['metric']] else 'lower'} is better), "

@@ -1,6 +1,7 @@
 """Evaluation protocols, robustness perturbations and explanations: tables from known scores, bad inputs, and one
 end-to-end `sksha ablation` + `sksha evaluate` run at the `ci` profile (one training step per variant)."""
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -169,3 +170,21 @@ def test_checkpoint_loads_where_its_imagenet_weights_file_is_missing(tmp_path, c
     assert meta["config"]["model"]["weights"].endswith("imagenet.safetensors")
     for (k, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(a, b), k
+
+
+def test_checkpoint_rebuilds_the_network_it_was_trained_as(tmp_path, monkeypatch):
+    "The checkpoint records the built ModelConfig: a profile that changes later (here: ci made half width) still loads."
+    import sksha.model
+    from sksha.evaluate import load_detector
+    from sksha.train import Trainer, load_config
+    cfg = load_config("ci", {"data.kind": "random", "data.train_size": 8, "data.val_size": 8, "train.steps": 1,
+                             "train.batch_size": 4, "train.val_every": 1, "train.ckpt_every": 1, "train.device": "cpu",
+                             "train.out_dir": str(tmp_path / "run"), "train.progress": False, "train.live_plot": False,
+                             "train.tensorboard": False})
+    monkeypatch.setitem(sksha.model.PROFILES, "ci", dict(image_size=64, width=0.5, ha_heads=4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = Trainer(cfg).fit()
+    monkeypatch.setitem(sksha.model.PROFILES, "ci", dict(image_size=64))     # the profile as shipped: full width
+    model, meta, _ = load_detector(result.out_dir, "last")
+    assert meta["model_config"]["width"] == 0.5 and model.config.width == 0.5 and model.encoder.f_ec_channels == 364

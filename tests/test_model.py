@@ -43,6 +43,38 @@ def test_output_shapes_every_size(variant):
         assert out.reconstruction.shape == (1, 3, S, S)
         assert [tuple(f.shape) for f in out.features] == [(1, 728, s, s), (1, 256, 2 * s, 2 * s), (1, 128, 4 * s, 4 * s)]
 
+HALF_WIDTH_PARAMS = 6_431_957   # SKSHA-Net at the cpu-demo profile's width 0.5
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_half_width_cpu_demo_network(variant):
+    "cpu-demo is the same network at width 0.5: every channel count halved, every resolution kept, 91 dims per head."
+    torch.manual_seed(0)
+    model = build_model("cpu-demo", variant).train()
+    assert (model.config.width, model.config.ha_heads, model.config.image_size) == (0.5, 4, 128)
+    counts = count_parameters(model)
+    assert 0.24 < counts["total"] / PARAMS[variant] < 0.27
+    if variant == "sksha": assert counts["total"] == HALF_WIDTH_PARAMS
+    if model.halo is not None: assert model.halo.num_heads == 4 and 364 // model.halo.num_heads == 91
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    out = model(x)
+    assert [tuple(f.shape) for f in out.features] == [(2, 364, 4, 4), (2, 128, 8, 8), (2, 64, 16, 16)]
+    assert out.reconstruction.shape == x.shape
+    (out.logit.sum() + out.reconstruction.mean() + sum(f.mean() for f in out.features)).backward()
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+
+def test_width_errors_name_the_fix(tmp_path):
+    with pytest.raises(ValueError, match=r"ha_heads=8 does not divide the 364 channels"): build_model("ci", width=0.5)
+    with pytest.raises(ValueError, match="channel multiplier"): build_model("ci", width=0)
+    torch.save(XceptionEncoder(warn_random=False).state_dict(), tmp_path / "imagenet.pth")
+    with pytest.raises(ValueError, match="only for the full-width Xception"):
+        build_model("cpu-demo", weights=tmp_path / "imagenet.pth")
+
+def test_width_one_encoder_is_timms_legacy_xception_seed_for_seed():
+    import timm
+    torch.manual_seed(3); ours = XceptionEncoder(warn_random=False).state_dict()
+    torch.manual_seed(3); theirs = timm.create_model("legacy_xception", pretrained=False, num_classes=0).state_dict()
+    assert list(ours) == list(theirs) and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_backward_reaches_every_parameter_and_eval_is_deterministic(variant):
     torch.manual_seed(0)
