@@ -418,6 +418,8 @@ def bench_main(argv: list[str]) -> int:
     p.add_argument("--variant", nargs="+", default=["baseline", "sksha"], choices=list(VARIANTS),
                    help="one or more variants, timed interleaved in one run")
     p.add_argument("--image-size", type=int, default=None, help="override the profile's input size")
+    p.add_argument("--width", type=float, default=None, help="override the profile's channel multiplier (cpu-demo: 0.5; "
+                   "1 is the paper's network); halo attention keeps 91 dims per head (8 x width heads)")
     p.add_argument("--batch-size", type=int, default=None, help="default: 4/8/8 on CPU, 32/64/64 on CUDA")
     p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
     p.add_argument("--amp", action="store_true", help="mixed precision (autocast)")
@@ -438,6 +440,7 @@ def bench_main(argv: list[str]) -> int:
     for name, v in (("--batch-size", a.batch_size), ("--warmup", a.warmup + 1), ("--repeats", a.repeats)):
         if v is not None and v < 1: p.error(f"{name} must be >= 1 (got {v})")
     overrides = {} if a.image_size is None else {"image_size": a.image_size}
+    if a.width is not None: overrides.update(width=a.width, ha_heads=max(1, round(8 * a.width)))
     try: models = {v: build_model(a.profile, v, weights=a.weights, **overrides) for v in a.variant}
     except (ValueError, FileNotFoundError) as e: p.error(str(e))
     if dev.type == "cuda": torch.backends.cudnn.benchmark = True   # fixed input size: let cuDNN pick its kernels

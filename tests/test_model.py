@@ -181,10 +181,19 @@ def test_bench_command(tmp_path):
                         "--warmup", "0", "--repeats", "1", "--device", "cpu", "--json", str(tmp_path / "b.json")])
     assert status == 0 and "train ms/img" in out and "sksha" in out and (tmp_path / "b.json").is_file()
 
+def test_bench_width_override(tmp_path):
+    "--width rebuilds the profile's network at another width (cpu-demo at 1 is the full paper network)."
+    import json
+    status, out = _run(["bench", "--profile", "ci", "--variant", "sksha", "--width", "0.5", "--batch-size", "2",
+                        "--warmup", "0", "--repeats", "1", "--device", "cpu", "--mode", "infer", "--json", str(tmp_path / "b.json")])
+    assert status == 0
+    assert [r["params"] for r in json.loads((tmp_path / "b.json").read_text())] == [HALF_WIDTH_PARAMS]
+
 @pytest.mark.parametrize("argv, message", [
     (["--batch-size", "0"], "--batch-size"),
     (["--device", "cpu", "--amp"], "bf16"),
     (["--variant", "both"], "invalid choice"),
+    (["--width", "0.6"], "ha_heads=5 does not divide"),
 ])
 def test_bench_command_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as e: main(["bench", "--profile", "ci"] + argv)
