@@ -437,7 +437,7 @@ def demo_main(argv: list[str]) -> int:
     p.add_argument("--out", default=DEFAULT_OUT, help=f"report folder (default {DEFAULT_OUT})")
     p.add_argument("--profile", default="cpu-demo", choices=sorted(DEMO_PROFILES), help="model profile (default cpu-demo)")
     p.add_argument("--minutes", type=float, default=None, help="training budget in minutes, validation included "
-                   "(default: 8 for cpu-demo; testing and the report take about one more)")
+                   "(default: 7.5 for cpu-demo; testing and the report take well under one more)")
     p.add_argument("--steps", type=int, default=None, help="fix the number of training steps (default: fitted to the budget)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
     p.add_argument("--image-size", type=int, default=None, help="input size in px (default: 128 for cpu-demo)")

@@ -76,7 +76,7 @@ class ModelConfig:
         self.sks_kernels, self.sks_dilations = tuple(self.sks_kernels), tuple(self.sks_dilations)
         self.width = check_width(self.width)
         channels = scale_channels(XCEPTION_CHANNELS["middle"], self.width)
-        if not isinstance(self.ha_heads, int) or self.ha_heads < 1 or channels % self.ha_heads:
+        if self.ha and (not isinstance(self.ha_heads, int) or self.ha_heads < 1 or channels % self.ha_heads):
             fits = [h for h in range(1, 17) if channels % h == 0]
             raise ValueError(f"ha_heads={self.ha_heads!r} does not divide the {channels} channels of F_ec at width="
                              f"{self.width:g}; use one of {fits} (the paper keeps 91 dims per head: 8 heads at width 1)")
