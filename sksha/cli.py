@@ -100,7 +100,7 @@ def command(name: str):
     return wrap
 
 # %% ../nbs/90_cli.ipynb #2d606997
-KERNEL_DIRS = ("/proc", "/sys")
+KERNEL_DIRS = ("/proc", "/sys", "/dev")   # writing there (as root) can replace a device node
 
 def _same_path(a: Path, b: Path) -> bool:
     try: return a.exists() and b.exists() and os.path.samefile(a, b)
@@ -118,14 +118,14 @@ def check_output_path(path: str | os.PathLike,  # where the command will write
         if full == Path(k) or Path(k) in full.parents:
             raise UsageError(f"{what} {path} is under {k}, the kernel's interface, not a place for files; "
                              "choose a folder of your own")
-    for i in inputs:
-        if _same_path(p, Path(i)) or full == Path(os.path.abspath(i)):
-            raise UsageError(f"{what} {path} is also one of the inputs; writing it would overwrite that input: "
-                             "choose another name")
     if kind == "file" and p.is_dir():
         raise UsageError(f"{what} {path} is a folder; give a file name (for example {p / ('results' + (p.suffix or '.csv'))})")
     if kind == "folder" and p.exists() and not p.is_dir():
         raise UsageError(f"{what} {path} is a file, not a folder; give a folder name (it is created if missing)")
+    for i in inputs:
+        if _same_path(p, Path(i)) or full == Path(os.path.abspath(i)):
+            raise UsageError(f"{what} {path} is also one of the inputs; writing it would overwrite that input: "
+                             "choose another name")
     base = full.parent if kind == "file" else full
     while not base.exists() and base != base.parent: base = base.parent
     if not base.is_dir():

@@ -42,6 +42,11 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 class DatasetError(UserError, ValueError):
     "A dataset that cannot be used as it is (missing files, a bad label, a split of one class): exit 1, naming the file."
 
+def _text(path: str | os.PathLike) -> str:
+    "The UTF-8 text of a file, or a `DatasetError` that names it."
+    try: return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError: raise DatasetError(f"{path} is not UTF-8 text (a binary file?); give the text file it should be") from None
+
 class DatasetIndex:
     "Rows of face images (path, label, method, video, identity, split, ...) with the provenance of the crops."
     def __init__(self, rows: Iterable[dict], provenance: dict | None = None):
@@ -212,7 +217,7 @@ def _provenance(root: Path, dataset: str, given: dict | None, **extra) -> dict:
     prov = dict(dataset=dataset, root=str(root), created=time.strftime("%Y-%m-%dT%H:%M:%S"), **extra)
     ext = root / "extraction.json"
     if ext.is_file():
-        s = json.loads(ext.read_text()).get("settings", {})
+        s = json.loads(_text(ext)).get("settings", {})
         prov.update(detector=s.get("backend"), detector_min_score=s.get("min_score"), frames_per_video=s.get("num_frames"),
                     frame_stride=s.get("stride"), crop_margin=s.get("margin"), crop_size=s.get("size"),
                     face_rule=s.get("rule"), provenance_from=str(ext))
@@ -235,7 +240,7 @@ def read_ffpp_splits(split_dir: str | os.PathLike) -> dict[str, str]:
         if not f.is_file():
             raise FileNotFoundError(f"FF++ split file {f} not found; put the official train.json, val.json and test.json "
                                     "(github.com/ondyari/FaceForensics, dataset/splits/) there or pass split_dir=")
-        try: pairs = json.loads(f.read_text())
+        try: pairs = json.loads(_text(f))
         except json.JSONDecodeError as e: raise ValueError(f"{f} is not valid JSON: {e}") from e
         for pair in pairs:
             if len(pair) != 2: raise ValueError(f"{f}: expected pairs like ['071', '054'], found {pair!r}")
@@ -291,7 +296,7 @@ def read_celebdf_test_list(path: str | os.PathLike) -> dict[str, int]:
     path, out = Path(path), {}
     if not path.is_file():
         raise FileNotFoundError(f"Celeb-DF test list {path} not found (List_of_testing_videos.txt ships with Celeb-DF v2)")
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(_text(path).splitlines(), 1):
         if not line.strip(): continue
         fields = line.split()
         if len(fields) != 2 or fields[0] not in ("0", "1") or "/" not in fields[1]:
@@ -441,7 +446,7 @@ def import_deepfakebench_json(json_path: str | os.PathLike,  # a DeepfakeBench d
     "Index of the frames listed in a DeepfakeBench dataset JSON."
     json_path = Path(json_path)
     if not json_path.is_file(): raise FileNotFoundError(f"DeepfakeBench JSON not found: {json_path}")
-    try: data = json.loads(json_path.read_text())
+    try: data = json.loads(_text(json_path))
     except json.JSONDecodeError as e: raise ValueError(f"{json_path} is not valid JSON: {e}") from e
     root = Path(root) if root else json_path.parent
     chosen: dict[str, tuple] = {}

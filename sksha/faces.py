@@ -476,4 +476,5 @@ def extract_faces_main(argv: list[str]) -> int:
     for x in audits:
         if x.status != "ok": print(f"  skipped {x.video}: {x.status}: {x.message}")
     print(f"crops, landmarks.json and audit.json per video, audit.csv and extraction.json in {a.out_dir}")
-    return 0 if s["ok"] else 1
+    if not s["ok"]: raise UserError(f"none of the {s['videos']} videos gave a face crop; the lines 'skipped ...' above say why")
+    return 0

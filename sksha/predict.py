@@ -387,7 +387,8 @@ def predict_main(argv: list[str]) -> int:
     try: get_device(args.device)
     except ValueError as e: raise UsageError(f"--device {args.device}: {e}") from None
     outputs = {k: v for k, v in (("--csv", args.csv), ("--json", args.json)) if v is not None}
-    for flag, path in outputs.items(): check_output_path(path, flag, "file", inputs=args.paths)
+    inputs = list(args.paths) + [p for p, kind in find_inputs(args.paths) if kind in ("image", "video")]   # folders expanded
+    for flag, path in outputs.items(): check_output_path(path, flag, "file", inputs=inputs)
     if len(outputs) == 2 and os.path.abspath(args.csv) == os.path.abspath(args.json):
         raise UsageError(f"--csv and --json both name {args.csv}; give two file names")
     if not Path(args.checkpoint).exists(): raise UsageError(f"cannot use checkpoint {args.checkpoint}: it does not exist. {NO_CHECKPOINT}")
@@ -415,6 +416,8 @@ def predict_main(argv: list[str]) -> int:
           f"{predictor.threshold}){'; failed: ' + problems if problems else ''}{warned}")
     if args.csv: print(f"wrote {write_csv(items, args.csv)}")
     if args.json: print(f"wrote {write_json(items, args.json, predictor)}")
+    if s["failed"]: print(f"sksha predict: error: {s['failed']} of {s['items']} inputs could not be scored ({problems}); "
+                          "the message column of the table says why", file=sys.stderr)
     return 1 if s["failed"] else 0
 
 def _mark_untrained(items: list[ItemResult], why: str | None) -> list[ItemResult]:

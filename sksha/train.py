@@ -390,8 +390,8 @@ def build_model_from_config(cfg: dict) -> nn.Module:
                            "use model.arch=tiny to try the trainer without it") from None
     try: return build_model(cfg["profile"], variant=m["variant"], weights=m["weights"], **m["overrides"])
     except (ValueError, FileNotFoundError, TypeError) as e:
-        raise ConfigError(f"model.* (profile={cfg['profile']}, variant={m['variant']}, weights={m['weights']}, "
-                          f"overrides={m['overrides']}): {error_text(e)}") from None
+        raise ConfigError(f"model settings (profile={cfg['profile']}, model.variant={m['variant']}, model.weights="
+                          f"{m['weights']}, model.overrides={m['overrides']}): {error_text(e)}") from None
 
 def model_image_size(model: nn.Module, cfg: dict) -> int:
     "The input size S the model expects (its config's, else the profile's)."
