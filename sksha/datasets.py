@@ -137,7 +137,7 @@ def check_rows(rows: Sequence[dict],  # index rows (path, label, ...)
                            "fix the paths (relative ones are read from the index's folder) or rebuild the index with sksha index")
     labels = {int(r["label"]) for r in rows}
     if both_classes and len(labels) < 2:
-        raise DatasetError(f"{what} holds only {'real' if labels == {0} else 'fake'} faces ({len(rows)} rows); it needs both "
+        raise DatasetError(f"{what} holds only {'real' if labels == {0} else 'fake'} faces ({len(rows)} row{'s' * (len(rows) != 1)}); it needs both "
                            "real (0) and fake (1) faces to train on or to score an AUC: rebuild the index so that every "
                            "split has both (sksha index does), or choose another split")
 
@@ -778,7 +778,7 @@ def index_main(argv: list[str]) -> int:
     bad = one_class_splits(index)
     if bad:       # a split of one class cannot validate or test a detector: say so before writing anything
         counts = index.counts("split")
-        shown = "; ".join(f"split {s!r} holds only {k} faces ({counts[s]} rows)" for s, k in bad.items())
+        shown = "; ".join(f"split {s!r} holds only {k} faces ({counts[s]} row{'s' * (counts[s] != 1)})" for s, k in bad.items())
         raise DatasetError(f"{shown}: nothing was written to {a.out}. Every split needs real and fake faces: add videos, "
                            "or sort them into train/, val/ and test/ folders yourself, or change --seed/--val-fraction")
     out = save_index(index, a.out)

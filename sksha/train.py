@@ -130,7 +130,7 @@ def _merge(base: dict, update: dict) -> dict:
 def _parse_value(text: str, default: Any) -> Any:
     "A `--set` value: YAML syntax, cast to the type of the default where it has one."
     try: value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError as e: raise ValueError(_yaml_problem(e)) from None
+    except yaml.YAMLError as e: raise ValueError(_yaml_problem(e, where=False)) from None
     if isinstance(value, str) and value.lower() in ("none", "null"): value = None
     if value is None or default is None or isinstance(default, (dict, list)): 
         if isinstance(value, str):
@@ -171,13 +171,13 @@ def _split_override(text: str) -> tuple[str, str]:
     key, value = text.split("=", 1)
     return key.strip(), value
 
-def _yaml_problem(e: Exception) -> str:
+def _yaml_problem(e: Exception, where: bool = True) -> str:
     "A YAML error as one line; a Python tag is refused by name (configs never build Python objects)."
     tag = re.search(r"tag '?([^' ]+)", str(e))
-    line = f" at line {e.problem_mark.line + 1}" if getattr(e, "problem_mark", None) else ""
+    line = f" at line {e.problem_mark.line + 1}" if where and getattr(e, "problem_mark", None) else ""
     if tag and "constructor" in str(e):
-        return (f"uses the YAML tag {tag.group(1)}{line}: sksha reads plain YAML only (yaml.safe_load) and never "
-                "builds Python objects from a config; remove the tag")
+        return (f"uses the YAML tag {tag.group(1).replace('tag:yaml.org,2002:', '!!')}{line}: sksha reads plain YAML "
+                "only (yaml.safe_load) and never builds Python objects from a config; remove the tag")
     return f"is not valid YAML{line}: {getattr(e, 'problem', None) or e}"
 
 def load_config(config: str | os.PathLike | dict = "ci", overrides: Sequence[str] | dict | None = None) -> dict:

@@ -211,7 +211,7 @@ def tables(world) -> dict:
             case(["train", *T, "--set", "optim.lr=-1"], 2, "optim.lr=-1.0: must be a number > 0"),
             case(["train", "ci", "--set", f"data.index={world['index']}"], 2, "data.index=", "data.kind='random'",
                  "--set data.kind=index"),
-            case(["train", w / "evil.yaml"], 2, "evil.yaml", "python/object/apply:os.system", "remove the tag"),
+            case(["train", w / "evil.yaml"], 2, "evil.yaml", "!!python/object/apply:os.system", "remove the tag"),
             case(["train", w / "binary.yaml"], 2, "binary.yaml", "not UTF-8"),
             case(["train", *T, "--set", f"train.out_dir=!!python/object/apply:os.system [touch {world['marker']}]"], 2,
                  "--set train.out_dir=", "YAML tag"),
@@ -406,7 +406,8 @@ def test_bad_inputs(command, ran, world):
 
 def _interrupt(cmd, ready, env=ENV, timeout=180):
     "Start `cmd`, wait until `ready(stderr so far)` is true, send SIGINT; return (exit status, stdout, stderr)."
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # even if our shell ignores it
     err, out = [], []
     def pump(stream, into):
         for chunk in iter(lambda: stream.read(1), ""): into.append(chunk)
