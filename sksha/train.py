@@ -248,7 +248,7 @@ _RULES: list[tuple[str, Callable[[Any], bool], str]] = [  # key, test, what the 
     ("train.sync_bn", lambda v: v in _FLAG, "auto, true or false"),
     ("train.live_plot", lambda v: v in _FLAG, "auto, true or false"),
     ("train.tensorboard", lambda v: v in _FLAG, "auto, true or false"),
-    ("train.channels_last", lambda v: isinstance(v, bool), "true or false"),
+    ("train.channels_last", lambda v: v in _FLAG, "auto, true or false"),
     ("train.deterministic", lambda v: isinstance(v, bool), "true or false"),
     ("train.progress", lambda v: isinstance(v, bool), "true or false"),
     ("train.device", lambda v: isinstance(v, str) and v != "", "auto, cpu or cuda[:N]"),
