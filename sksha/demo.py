@@ -90,14 +90,15 @@ def _counts(data: Dataset) -> dict:
 
 # %% ../nbs/17_demo.ipynb #5db80f9b
 def time_steps(model: torch.nn.Module, batch_size: int, image_size: int, device: torch.device,
-               repeats: int = 3, data: Dataset | None = None) -> float:
+               repeats: int = 3, data: Dataset | None = None,
+               layout: torch.memory_format = torch.contiguous_format) -> float:
     "Seconds per training step (fastest of `repeats` after one warm-up) of a copy of `model`, plus loading a batch of `data`."
     import copy
     from sksha.losses import sksha_loss
-    net = copy.deepcopy(model).to(device).train()
+    net = copy.deepcopy(model).to(device, memory_format=layout).train()   # as the trainer will run it
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
     g = torch.Generator().manual_seed(0)
-    x = (torch.rand(batch_size, 3, image_size, image_size, generator=g) * 2 - 1).to(device)
+    x = (torch.rand(batch_size, 3, image_size, image_size, generator=g) * 2 - 1).to(device, memory_format=layout)
     y = (torch.arange(batch_size) % 2).float().to(device)
     times = []
     for _ in range(repeats + 1):
@@ -299,7 +300,7 @@ def run_demo(out: str | Path = DEFAULT_OUT,   # report folder
     from sksha.core import get_device, samples_dir, seed_everything
     from sksha.evaluate import load_detector, predict, summarize
     from sksha.robustness import plot_robustness, robustness_auc, robustness_table
-    from sksha.train import Trainer, build_model_from_config, load_config
+    from sksha.train import Trainer, build_model_from_config, load_config, memory_format
     s = demo_settings(profile, minutes=minutes, steps=steps, device=device, image_size=image_size,
                       batch_size=batch_size, seed=seed, swaps=swaps, gradcam=gradcam, robustness_levels=robustness_levels)
     dev = get_device(s["device"])
@@ -325,7 +326,8 @@ def run_demo(out: str | Path = DEFAULT_OUT,   # report folder
     seed_everything(s["seed"], deterministic=cfg["train"]["deterministic"])
     model = build_model_from_config(cfg)
     if s["steps"] is None:
-        step_s = time_steps(model, s["batch_size"], s["image_size"], dev, data=data["train"])
+        layout = memory_format(cfg["train"]["channels_last"], dev, amp=dev.type == "cuda" and cfg["train"]["amp"] in ("auto", True))
+        step_s = time_steps(model, s["batch_size"], s["image_size"], dev, data=data["train"], layout=layout)
         n_steps = plan_steps(s["minutes"], step_s, len(data["val"]), s["batch_size"])
         stage.say(f"one step of {s['batch_size']} faces takes {step_s:.2f} s here ({s['batch_size'] / step_s:.1f} images/s): "
                   f"{n_steps} steps fit the budget")

@@ -21,6 +21,7 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from .core import ModelOutput, get_device
 from .encoder import XCEPTION_CHANNELS, XceptionEncoder, check_width, read_state_dict, scale_channels
@@ -31,7 +32,8 @@ from .sks import SpatialKernelSelection
 # %% auto #0
 __all__ = ['PROFILES', 'VARIANTS', 'RECCE_KEY_MAP', 'ModelConfig', 'add_input_noise', 'SKSHANet', 'build_model',
            'count_parameters', 'recce_key_to_ours', 'LoadReport', 'load_recce_checkpoint', 'to_recce_state_dict',
-           'BenchResult', 'benchmark', 'format_bench', 'bench_main']
+           'BenchResult', 'benchmark', 'format_bench', 'bench_main', 'OpTimer', 'count_kernels', 'part_costs',
+           'format_part_costs']
 
 # %% ../nbs/06_model.ipynb #0a4732c9
 PROFILES: dict[str, dict] = {
@@ -314,6 +316,7 @@ class BenchResult(NamedTuple):
     params: int
     train_cpu_ms: float | None = None   # CPU only: process CPU time per image (robust on a busy machine)
     infer_cpu_ms: float | None = None
+    compile_s: float | None = None      # with compile: seconds of the first (compiling) training + inference steps
 
 # %% ../nbs/06_model.ipynb #3e220a34
 def _bench_loss(output, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -332,9 +335,11 @@ def benchmark(models: dict[str, nn.Module],   # name -> model returning a ModelO
               modes: tuple[str, ...] = ("train", "infer"),
               loss_fn: Callable = _bench_loss, # (output, x, y) -> scalar loss
               seed: int = 0,
+              compile: bool = False,          # torch.compile each model; the first step of each mode is timed apart
              ) -> list[BenchResult]:
     "Median time per image and peak memory of a training step and of inference, models interleaved."
     dev = get_device(device)
+    if compile and warmup < 1: raise ValueError("compile=True needs warmup >= 1: the first step compiles")
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[amp_dtype]
     mem_fmt = torch.channels_last if channels_last else torch.contiguous_format
     gen = torch.Generator().manual_seed(seed)
@@ -346,6 +351,7 @@ def benchmark(models: dict[str, nn.Module],   # name -> model returning a ModelO
     for name, model in models.items():
         model.to(dev, memory_format=mem_fmt)
         opt = torch.optim.Adam(model.parameters(), lr=2e-4, weight_decay=1e-5)
+        if compile: model = torch.compile(model)
         scaler = torch.amp.GradScaler(dev.type, enabled=amp and dtype == torch.float16 and dev.type == "cuda")
         states[name] = (model, opt, scaler)
 
@@ -361,12 +367,14 @@ def benchmark(models: dict[str, nn.Module],   # name -> model returning a ModelO
     times = {(n, m): [] for n in models for m in modes}
     cpu_times = {(n, m): [] for n in models for m in modes}
     peaks = {(n, m): 0.0 for n in models for m in modes}
+    compile_s = {n: 0.0 for n in models}
     for mode in modes:
         step = train_step if mode == "train" else infer_step
         for name, (model, opt, scaler) in states.items():
             model.train(mode == "train")
-            for _ in range(warmup): step(model, opt, scaler)
-            sync()
+            for i in range(warmup):
+                t0 = time.perf_counter(); step(model, opt, scaler); sync()
+                if i == 0: compile_s[name] += time.perf_counter() - t0
         for _ in range(repeats):
             for name, (model, opt, scaler) in states.items():
                 model.train(mode == "train")
@@ -386,24 +394,28 @@ def benchmark(models: dict[str, nn.Module],   # name -> model returning a ModelO
                         image_size, batch_size, per_img(n, "train"), per_img(n, "infer"),
                         peaks.get((n, "train")), peaks.get((n, "infer")),
                         sum(p.numel() for p in states[n][0].parameters()),
-                        per_img(n, "train", cpu_times), per_img(n, "infer", cpu_times)) for n in models]
+                        per_img(n, "train", cpu_times), per_img(n, "infer", cpu_times),
+                        compile_s[n] if compile else None) for n in models]
 
 def format_bench(results: list[BenchResult]) -> str:
-    "The benchmark rows as a small text table; 'x' columns are times relative to the first row."
+    "The benchmark rows as a small text table; 'x' columns are times relative to the baseline row (else the first)."
     cpu = any(r.train_cpu_ms or r.infer_cpu_ms for r in results)
+    comp = any(r.compile_s is not None for r in results)
     head = f"{'model':<16}{'device':<18}{'S':>5}{'batch':>6}{'train ms/img':>14}{'infer ms/img':>14}" \
            + (f"{'train cpu-ms':>14}{'infer cpu-ms':>14}" if cpu else "") \
-           + f"{'train MB':>10}{'infer MB':>10}{'params':>12}{'train x':>9}{'infer x':>9}"
+           + f"{'train MB':>10}{'infer MB':>10}{'params':>12}{'train x':>9}{'infer x':>9}" \
+           + (f"{'compile s':>11}" if comp else "")
     fmt = lambda v, f: "-" if v is None else format(v, f)
     ratio = lambda v, ref: fmt(v / ref if v and ref else None, ".2f")
-    first = results[0] if results else None
+    first = next((r for r in results if r.name == "baseline"), results[0] if results else None)
     rows = [head]
     for r in results:
         rows.append(f"{r.name:<16}{r.device:<18}{r.image_size:>5}{r.batch_size:>6}{fmt(r.train_ms, '.1f'):>14}"
                     f"{fmt(r.infer_ms, '.1f'):>14}"
                     + (f"{fmt(r.train_cpu_ms, '.1f'):>14}{fmt(r.infer_cpu_ms, '.1f'):>14}" if cpu else "")
                     + f"{fmt(r.train_peak_mb, '.0f'):>10}{fmt(r.infer_peak_mb, '.0f'):>10}{r.params:>12,}"
-                    f"{ratio(r.train_ms, first.train_ms):>9}{ratio(r.infer_ms, first.infer_ms):>9}")
+                    f"{ratio(r.train_ms, first.train_ms):>9}{ratio(r.infer_ms, first.infer_ms):>9}"
+                    + (f"{fmt(r.compile_s, '.1f'):>11}" if comp else ""))
     return "\n".join(rows)
 
 # %% ../nbs/06_model.ipynb #78b29795
@@ -415,8 +427,9 @@ def bench_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="sksha bench", description="Time a training step (forward, loss, backward, "
                                 "Adam) and inference per image, and peak memory, for a profile and variants.")
     p.add_argument("--profile", default="cpu-demo", choices=sorted(PROFILES))
-    p.add_argument("--variant", nargs="+", default=["baseline", "sksha"], choices=list(VARIANTS),
-                   help="one or more variants, timed interleaved in one run")
+    p.add_argument("--variant", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
+                   help="variants timed interleaved in one run (default: all four); the baseline is always timed "
+                        "too, as the reference of the 'x' ratio columns")
     p.add_argument("--image-size", type=int, default=None, help="override the profile's input size")
     p.add_argument("--width", type=float, default=None, help="override the profile's channel multiplier (cpu-demo: 0.5; "
                    "1 is the paper's network); halo attention keeps 91 dims per head (8 x width heads)")
@@ -424,7 +437,12 @@ def bench_main(argv: list[str]) -> int:
     p.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda[:N]'")
     p.add_argument("--amp", action="store_true", help="mixed precision (autocast)")
     p.add_argument("--amp-dtype", default="fp16", choices=["fp16", "bf16"], help="fp16 uses a GradScaler")
-    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--memory-format", default="auto", choices=["auto", "channels-last", "contiguous"],
+                   help="tensor layout; 'auto' (default) is what `sksha train` uses: channels-last on a CPU and with "
+                        "--amp on CUDA")
+    p.add_argument("--channels-last", action="store_true", help="the same as --memory-format channels-last")
+    p.add_argument("--compile", action="store_true", help="torch.compile every model; the compiling first steps "
+                   "are reported apart ('compile s') and left out of the times")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--mode", default="both", choices=["train", "infer", "both"])
@@ -441,16 +459,110 @@ def bench_main(argv: list[str]) -> int:
         if v is not None and v < 1: p.error(f"{name} must be >= 1 (got {v})")
     overrides = {} if a.image_size is None else {"image_size": a.image_size}
     if a.width is not None: overrides.update(width=a.width, ha_heads=max(1, round(8 * a.width)))
-    try: models = {v: build_model(a.profile, v, weights=a.weights, **overrides) for v in a.variant}
+    if a.compile and a.warmup < 1: p.error("--compile needs --warmup >= 1 (the first step compiles)")
+    from sksha.train import memory_format
+    fmt = "channels-last" if a.channels_last else a.memory_format
+    channels_last = memory_format("auto" if fmt == "auto" else fmt == "channels-last", dev, a.amp) == torch.channels_last
+    variants = ["baseline"] + [v for v in dict.fromkeys(a.variant) if v != "baseline"]
+    try: models = {v: build_model(a.profile, v, weights=a.weights, **overrides) for v in variants}
     except (ValueError, FileNotFoundError) as e: p.error(str(e))
     if dev.type == "cuda": torch.backends.cudnn.benchmark = True   # fixed input size: let cuDNN pick its kernels
     size = next(iter(models.values())).config.image_size
     batch = a.batch_size or _DEFAULT_BATCH[(dev.type, a.profile)]
     modes = ("train", "infer") if a.mode == "both" else (a.mode,)
     print(f"sksha bench: profile={a.profile} S={size} batch={batch} device={dev} amp={a.amp and a.amp_dtype} "
-          f"channels_last={a.channels_last} threads={torch.get_num_threads()} warmup={a.warmup} repeats={a.repeats}"
+          f"channels_last={channels_last} compile={a.compile} threads={torch.get_num_threads()} warmup={a.warmup} "
+          f"repeats={a.repeats}"
           + (f" gpu={torch.cuda.get_device_name(dev)}" if dev.type == "cuda" else ""), flush=True)
-    res = benchmark(models, size, batch, str(dev), a.amp, a.amp_dtype, a.channels_last, a.warmup, a.repeats, modes)
+    res = benchmark(models, size, batch, str(dev), a.amp, a.amp_dtype, channels_last, a.warmup, a.repeats, modes,
+                    compile=a.compile)
     print(format_bench(res))
     if a.json: Path(a.json).write_text(json.dumps([r._asdict() for r in res], indent=1))
     return 0
+
+# %% ../nbs/06_model.ipynb #56f7e6d9
+class OpTimer(TorchDispatchMode):
+    "Counts and times every operation that reaches PyTorch's kernels (backward ones too), views left out."
+    def __init__(self):
+        super().__init__()
+        self.calls: dict[str, int] = {}
+        self.seconds: dict[str, float] = {}
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.is_view or func.__name__.startswith(("empty", "lift_fresh")): return func(*args, **(kwargs or {}))
+        t0 = time.perf_counter()
+        out = func(*args, **(kwargs or {}))
+        name = func.__name__.split(".")[0]
+        self.calls[name] = self.calls.get(name, 0) + 1
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+        return out
+    @property
+    def count(self) -> int: return sum(self.calls.values())
+    def table(self, top: int = 8, per: int = 1) -> str:
+        "The `top` operations by time (ms, divided by `per`, e.g. the batch size), with their calls and share."
+        total = sum(self.seconds.values()) or 1.0
+        rows = sorted(self.seconds.items(), key=lambda kv: -kv[1])[:top]
+        return "\n".join([f"{'operation':<28}{'calls':>6}{'ms':>9}{'share':>8}"] +
+                         [f"{n:<28}{self.calls[n]:>6}{1e3 * t / per:>9.2f}{100 * t / total:>7.1f}%" for n, t in rows])
+
+def count_kernels(fn: Callable[[], object]) -> int:
+    "Operations that compute (not views) in one call of `fn`: about the GPU kernel launches it needs."
+    with OpTimer() as ops: fn()
+    return ops.count
+
+def _tensors(out) -> list[torch.Tensor]:
+    if isinstance(out, torch.Tensor): return [out]
+    if isinstance(out, (tuple, list)): return [t for o in out for t in _tensors(o)]
+    return []
+
+def part_costs(model: SKSHANet, x: torch.Tensor, repeats: int = 3) -> list[dict]:
+    "Each part of `model` timed alone on its inputs from a real forward pass: ms per image forward, forward+backward, kernels."
+    parts = {"encoder": None, "decoder": model.decoder, "sks": model.sks, "mgr": model.mgr, "rga": model.rga,
+             "halo": model.halo, "classifier": model.classifier}
+    calls, hooks = {}, []
+    def keep_inputs(name):
+        def hook(module, args, kwargs, output):   # returns None: the output is left as it is
+            calls.setdefault(name, (args, kwargs))
+        return hook
+    for name, m in parts.items():
+        if m is not None: hooks.append(m.register_forward_hook(keep_inputs(name), with_kwargs=True))
+    was_training = model.training
+    model.train()
+    try:
+        with torch.no_grad(): model(x)
+    finally:
+        for h in hooks: h.remove()
+    calls["encoder"] = ((x,), {})
+    rows = []
+    for name in [n for n in parts if n in calls]:         # network order
+        args, kwargs = calls[name]
+        m = model.encoder if name == "encoder" else parts[name]
+        kwargs = {k: (None if isinstance(v, nn.Module) else v) for k, v in kwargs.items()}   # the decoder without SKS
+        def forward(grad: bool):
+            inputs = [a.detach().requires_grad_(grad and a.is_floating_point()) if isinstance(a, torch.Tensor) else a
+                      for a in args]
+            with torch.set_grad_enabled(grad): return _tensors(m(*inputs, **kwargs)), inputs
+        def train_step():
+            outs, inputs = forward(True)
+            sum(o.float().sum() for o in outs).backward()
+        def time_of(fn) -> float:
+            fn(); times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter(); fn(); times.append(time.perf_counter() - t0)
+            return 1e3 * sorted(times)[len(times) // 2] / x.shape[0]
+        rows.append(dict(part=name, params=sum(p.numel() for p in m.parameters()),
+                         input=tuple(args[0].shape[1:]), forward_ms=time_of(lambda: forward(False)),
+                         train_ms=time_of(train_step), forward_kernels=count_kernels(lambda: forward(False)),
+                         train_kernels=count_kernels(train_step)))
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return rows
+
+def format_part_costs(rows: list[dict]) -> str:
+    "`part_costs` as a text table with each part's share of the summed training time."
+    total = sum(r["train_ms"] for r in rows)
+    lines = [f"{'part':<11}{'input (C, H, W)':>18}{'params':>12}{'fwd ms/img':>12}{'train ms/img':>14}{'share':>7}"
+             f"{'kernels fwd':>13}{'fwd+bwd':>9}"]
+    for r in rows:
+        lines.append(f"{r['part']:<11}{str(r['input']):>18}{r['params']:>12,}{r['forward_ms']:>12.2f}{r['train_ms']:>14.2f}"
+                     f"{100 * r['train_ms'] / total:>6.1f}%{r['forward_kernels']:>13}{r['train_kernels']:>9}")
+    return "\n".join(lines)

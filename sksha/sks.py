@@ -9,11 +9,43 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .receptive import check_kernel_rules, receptive_field
 
 # %% auto #0
-__all__ = ['SpatialKernelSelection']
+__all__ = ['dilated_depthwise_conv', 'DepthwiseConv2d', 'SpatialKernelSelection']
+
+# %% ../nbs/02_sks.ipynb #21b2f9a3
+def dilated_depthwise_conv(x: torch.Tensor, # (B, C, H, W)
+                           weight: torch.Tensor, # (C, 1, k, k), k odd
+                           bias: torch.Tensor | None, # (C,) or None
+                           dilation: int, # r >= 1
+                          ) -> torch.Tensor:
+    "Depth-wise k x k convolution with dilation r and 'same' padding r(k-1)/2, run undilated on the r x r sub-grids of `x`."
+    B, C, H, W = x.shape
+    r, k = int(dilation), weight.shape[-1]
+    if weight.shape != (C, 1, k, k) or k % 2 == 0:
+        raise ValueError(f"weight of shape {tuple(weight.shape)} is not a depth-wise odd k x k kernel for {C} channels")
+    Hp, Wp = -(-H // r) * r, -(-W // r) * r                   # H, W up to multiples of r (zeros, as 'same' padding reads)
+    h, w = Hp // r, Wp // r
+    x = F.pad(x, (0, Wp - W, 0, Hp - H))
+    # channels-last view (B, Hp, Wp, C); pixel (r a + p, r b + q) goes to sub-grid (p, q), position (a, b)
+    grids = x.permute(0, 2, 3, 1).reshape(B, h, r, w, r, C).permute(0, 2, 4, 1, 3, 5).reshape(B * r * r, h, w, C)
+    y = F.conv2d(grids.permute(0, 3, 1, 2), weight, bias, padding=(k - 1) // 2, groups=C)   # undilated, all sub-grids
+    y = y.permute(0, 2, 3, 1).reshape(B, r, r, h, w, C).permute(0, 3, 1, 4, 2, 5).reshape(B, Hp, Wp, C)
+    return y[:, :H, :W].permute(0, 3, 1, 2)                   # interleave back, crop the padding; (B, C, H, W)
+
+class DepthwiseConv2d(nn.Conv2d):
+    "Depth-wise k x k convolution with dilation r and 'same' padding; on a CPU a dilated one runs as `dilated_depthwise_conv`."
+    def __init__(self, channels: int, kernel_size: int, dilation: int = 1):
+        super().__init__(channels, channels, kernel_size, padding=dilation * (kernel_size - 1) // 2,
+                         dilation=dilation, groups=channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dilation[0] > 1 and x.device.type == "cpu":   # CUDA has a dilated depth-wise kernel of its own
+            return dilated_depthwise_conv(x, self.weight, self.bias, self.dilation[0])
+        return super().forward(x)
 
 # %% ../nbs/02_sks.ipynb #1e240846
 class SpatialKernelSelection(nn.Module):
@@ -38,7 +70,7 @@ class SpatialKernelSelection(nn.Module):
         self.receptive_fields = receptive_field(kernels, dilations)  # eq. 3
         hidden, n = self.dim // 2, len(kernels)
         self.depthwise = nn.ModuleList(  # eq. 4
-            nn.Conv2d(self.dim, self.dim, k, padding=r * (k - 1) // 2, dilation=r, groups=self.dim)
+            DepthwiseConv2d(self.dim, k, dilation=r)
             for k, r in zip(self.kernels, self.dilations))
         self.reduce = nn.ModuleList(nn.Conv2d(self.dim, hidden, 1) for _ in range(n))  # eq. 5
         self.squeeze = nn.Conv2d(2, n, squeeze_kernel, padding=squeeze_kernel // 2)    # eq. 8
@@ -63,7 +95,9 @@ class SpatialKernelSelection(nn.Module):
         sa = torch.cat([stacked.mean(1, keepdim=True),                    # eq. 7: SA_avg
                         stacked.amax(1, keepdim=True)], dim=1)            #        SA_max
         masks = self.squeeze(sa).sigmoid()                                # eqs. 8-9: SA~_i = sigmoid(F^(2->N)(.))
-        s = self.restore(sum(masks[:, i:i + 1] * u_tilde[i] for i in range(len(u_tilde))))  # eq. 10
+        mixed = masks[:, :1] * u_tilde[0]
+        for i in range(1, len(u_tilde)): mixed = mixed + masks[:, i:i + 1] * u_tilde[i]
+        s = self.restore(mixed)                                           # eq. 10: S = F^1x1(sum_i SA~_i U~_i)
         y = x * s.contiguous(memory_format=layout)                        # eq. 11: Y = X * S
         return (y, masks) if return_masks else y
 

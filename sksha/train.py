@@ -42,8 +42,8 @@ __all__ = ['DEFAULTS', 'PROFILE_IMAGE_SIZE', 'CHECKPOINT_FORMAT', 'ConfigError',
            'CheckpointError', 'CorruptCheckpointError', 'CheckpointNotFoundError', 'rng_state', 'set_rng_state',
            'save_checkpoint', 'resolve_checkpoint', 'read_checkpoint_meta', 'load_weights', 'DistInfo',
            'init_distributed', 'SkipSampler', 'Callback', 'CSVLogger', 'ProgressBar', 'TensorBoardLogger', 'LivePlot',
-           'default_callbacks', 'NonFiniteLossError', 'RunExistsError', 'TrainResult', 'make_scheduler', 'Trainer',
-           'train', 'train_main']
+           'default_callbacks', 'NonFiniteLossError', 'RunExistsError', 'TrainResult', 'make_scheduler',
+           'memory_format', 'Trainer', 'train', 'train_main']
 
 # %% ../nbs/12_train.ipynb #15eaee8c
 DEFAULTS: dict[str, Any] = {
@@ -83,7 +83,7 @@ DEFAULTS: dict[str, Any] = {
         "metric": "auc",            # validation metric that picks the best checkpoint
         "grad_clip": None,          # max gradient norm; None = no clipping
         "amp": "auto",              # mixed precision: 'auto' (on with CUDA), True, False
-        "channels_last": False,
+        "channels_last": "auto",    # channels-last tensors: 'auto' (on a CPU, and on CUDA with amp), True, False
         "sync_bn": "auto",          # SyncBatchNorm under DDP: 'auto' (on with CUDA), True, False
         "device": "auto",
         "seed": 0,
@@ -761,6 +761,14 @@ def make_scheduler(optimizer: torch.optim.Optimizer, sched: dict, total: int | N
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+# %% ../nbs/12_train.ipynb #e64518f8
+def memory_format(setting: bool | str, device: torch.device, amp: bool = False) -> torch.memory_format:
+    "The memory format `train.channels_last` asks for: 'auto' is channels-last on a CPU and on CUDA with amp."
+    if setting == "auto": setting = device.type == "cpu" or amp
+    elif not isinstance(setting, bool):
+        raise ValueError(f"train.channels_last={setting!r}: use auto, true or false")
+    return torch.channels_last if setting else torch.contiguous_format
+
 # %% ../nbs/12_train.ipynb #f15a233a
 class Trainer:
     "Train a ModelOutput-returning detector with the SKSHA-Net losses; validate, checkpoint, resume."
@@ -791,7 +799,7 @@ class Trainer:
         if self.amp and not cuda: raise ConfigError("train.amp=true needs a CUDA device; use amp=auto or false on CPU")
         sync_bn = (cuda if t["sync_bn"] == "auto" else bool(t["sync_bn"])) and self.dist.enabled
         if sync_bn: model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        self.memory_format = torch.channels_last if t["channels_last"] else torch.contiguous_format
+        self.memory_format = memory_format(t["channels_last"], self.device, self.amp)
         model = model.to(self.device, memory_format=self.memory_format)
         self.model = nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index] if cuda else None) \
             if self.dist.enabled else model

@@ -187,13 +187,32 @@ def test_bench_width_override(tmp_path):
     status, out = _run(["bench", "--profile", "ci", "--variant", "sksha", "--width", "0.5", "--batch-size", "2",
                         "--warmup", "0", "--repeats", "1", "--device", "cpu", "--mode", "infer", "--json", str(tmp_path / "b.json")])
     assert status == 0
-    assert [r["params"] for r in json.loads((tmp_path / "b.json").read_text())] == [HALF_WIDTH_PARAMS]
+    rows = json.loads((tmp_path / "b.json").read_text())
+    assert [r["name"] for r in rows] == ["baseline", "sksha"]    # the baseline is always timed, as the reference
+    assert rows[1]["params"] == HALF_WIDTH_PARAMS
+
+def test_bench_default_times_every_variant_against_the_baseline(tmp_path):
+    "Default: all four variants, channels-last on a CPU (as `sksha train` runs), ratios to the baseline row."
+    import json
+    status, out = _run(["bench", "--profile", "ci", "--variant", "sksha", "ha", "--batch-size", "2", "--warmup", "0",
+                        "--repeats", "1", "--device", "cpu", "--json", str(tmp_path / "b.json")])
+    rows = json.loads((tmp_path / "b.json").read_text())
+    assert status == 0 and [r["name"] for r in rows] == ["baseline", "sksha", "ha"] and "channels_last=True" in out
+    base, sksha = rows[0], rows[1]
+    line = next(l for l in out.splitlines() if l.split()[:2] == ["sksha", "cpu"])
+    assert f"{sksha['train_ms'] / base['train_ms']:.2f}" in line.split()[-2:]
+    status, out = _run(["bench", "--profile", "ci", "--batch-size", "2", "--warmup", "0", "--repeats", "1",
+                        "--device", "cpu", "--mode", "infer", "--memory-format", "contiguous"])
+    assert status == 0 and "channels_last=False" in out
+    assert [l.split()[0] for l in out.splitlines()[2:]] == ["baseline", "sks", "ha", "sksha"]
 
 @pytest.mark.parametrize("argv, message", [
     (["--batch-size", "0"], "--batch-size"),
     (["--device", "cpu", "--amp"], "bf16"),
     (["--variant", "both"], "invalid choice"),
     (["--width", "0.6"], "ha_heads=5 does not divide"),
+    (["--compile", "--warmup", "0"], "--compile needs --warmup"),
+    (["--memory-format", "nhwc"], "invalid choice"),
 ])
 def test_bench_command_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as e: main(["bench", "--profile", "ci"] + argv)
