@@ -6,14 +6,136 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import importlib
+import os
 import platform
+import re
 import sys
+import tempfile
+import traceback
+import warnings
+from pathlib import Path
+from typing import Callable, Sequence
 
 from . import __version__
 
 # %% auto #0
-__all__ = ['COMMANDS', 'main', 'info_main']
+__all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_INTERRUPTED', 'EXIT_STATUS', 'KERNEL_DIRS', 'COMMANDS', 'UserError',
+           'UsageError', 'Interrupted', 'one_line', 'error_text', 'run_command', 'command', 'check_output_path', 'main',
+           'info_main']
+
+# %% ../nbs/90_cli.ipynb #15f169ea
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_STATUS = ("Exit status (every command): 0 all done; 1 some item or the run failed (reasons shown); 2 usage or "
+               "configuration error; 130 interrupted (what was kept and how to resume are shown). Errors are one "
+               "line; --debug or SKSHA_DEBUG=1 adds the Python traceback.")
+
+class UserError(Exception):
+    "An error the user can fix: printed as one line without a traceback; the command exits with `exit_code`."
+    exit_code = EXIT_FAILED
+
+class UsageError(UserError):
+    "A wrong argument, option, config key or value: nothing was done (exit 2)."
+    exit_code = EXIT_USAGE
+
+class Interrupted(UserError):
+    "Ctrl-C, with what was kept and how to resume (exit 130)."
+    exit_code = EXIT_INTERRUPTED
+
+def one_line(text: object) -> str:
+    "`text` on one line (newlines and runs of blanks become one space)."
+    return re.sub(r"\s+", " ", str(text)).strip()
+
+def error_text(e: BaseException) -> str:
+    "The message of an exception as one line (a KeyError without its quotes, an OSError with its file)."
+    if isinstance(e, OSError) and not isinstance(e, UserError) and e.strerror:
+        where = f"{e.filename}: " if e.filename else ""
+        return one_line(f"{where}{e.strerror} (check that the location exists, is writable and has free space)")
+    return one_line(e.args[0] if isinstance(e, KeyError) and e.args else e) or type(e).__name__
+
+# %% ../nbs/90_cli.ipynb #f5d6ad3a
+@contextlib.contextmanager
+def _one_line_warnings(prog: str):
+    "Show Python warnings as `prog: warning: message` (one line, no source line)."
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{prog}: warning: {one_line(message)}", file=file or sys.stderr)
+    old, warnings.showwarning = warnings.showwarning, show
+    try: yield
+    finally: warnings.showwarning = old
+
+def _debug(argv: list[str]) -> tuple[bool, list[str]]:
+    return ("--debug" in argv or os.environ.get("SKSHA_DEBUG", "") not in ("", "0"), [a for a in argv if a != "--debug"])
+
+def run_command(name: str,  # the sub-command, for the messages: 'predict', 'train', ...
+                func: Callable[[list[str]], int | None],  # `f(argv) -> exit status`
+                argv: Sequence[str]) -> int:
+    "Run `func(argv)` under the exit convention: errors, Ctrl-C and failed writes become one line and a status."
+    debug, argv = _debug(list(argv))
+    prog = f"sksha {name}"
+    def fail(kind: str, text: str, status: int, e: BaseException) -> int:
+        if debug: traceback.print_exception(e)
+        print(f"{prog}: {kind}: {one_line(text)}", file=sys.stderr)
+        return status
+    with _one_line_warnings(prog):
+        try: return int(func(argv) or 0)
+        except Interrupted as e: return fail("interrupted", error_text(e), e.exit_code, e)
+        except KeyboardInterrupt as e: return fail("interrupted", "stopped by Ctrl-C", EXIT_INTERRUPTED, e)
+        except UserError as e: return fail("error", error_text(e), e.exit_code, e)
+        except (OSError, ValueError, RuntimeError) as e:   # library errors whose message says what is wrong
+            return fail("error", error_text(e), EXIT_FAILED, e)
+        except Exception as e:
+            return fail("internal error", f"{type(e).__name__}: {error_text(e)} (a bug: please report it with the "
+                        "output of the same command run with --debug)", EXIT_FAILED, e)
+
+def command(name: str):
+    "Decorator: the `f(argv)` of sub-command `name` runs under `run_command`, also when called directly."
+    def wrap(func):
+        @functools.wraps(func)
+        def run(argv: Sequence[str] | None = None) -> int:
+            return run_command(name, func, sys.argv[1:] if argv is None else argv)
+        run.sksha_command = name
+        return run
+    return wrap
+
+# %% ../nbs/90_cli.ipynb #2d606997
+KERNEL_DIRS = ("/proc", "/sys", "/dev")   # writing there (as root) can replace a device node
+
+def _same_path(a: Path, b: Path) -> bool:
+    try: return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError: return False
+
+def check_output_path(path: str | os.PathLike,  # where the command will write
+                      what: str,  # how the user named it: '--csv', 'train.out_dir', 'OUT_DIR'
+                      kind: str = "file",  # 'file' or 'folder'
+                      inputs: Sequence[str | os.PathLike] = (),  # the command's inputs: never overwrite one
+                     ) -> Path:
+    "Refuse an output location that cannot work, before any work: a `UsageError` that names it and the fix."
+    p = Path(path).expanduser()
+    full = Path(os.path.abspath(p))
+    for k in KERNEL_DIRS:
+        if full == Path(k) or Path(k) in full.parents:
+            raise UsageError(f"{what} {path} is under {k}, the kernel's interface, not a place for files; "
+                             "choose a folder of your own")
+    if kind == "file" and p.is_dir():
+        raise UsageError(f"{what} {path} is a folder; give a file name (for example {p / ('results' + (p.suffix or '.csv'))})")
+    if kind == "folder" and p.exists() and not p.is_dir():
+        raise UsageError(f"{what} {path} is a file, not a folder; give a folder name (it is created if missing)")
+    for i in inputs:
+        if _same_path(p, Path(i)) or full == Path(os.path.abspath(i)):
+            raise UsageError(f"{what} {path} is also one of the inputs; writing it would overwrite that input: "
+                             "choose another name")
+    base = full.parent if kind == "file" else full
+    while not base.exists() and base != base.parent: base = base.parent
+    if not base.is_dir():
+        raise UsageError(f"{what} {path}: {base} is a file, so nothing can be created under it; choose another location")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".sksha-write-test-", dir=base)
+        os.close(fd); os.unlink(probe)
+    except OSError as e:
+        raise UsageError(f"{what} {path}: cannot create files in {base} ({e.strerror}); choose a writable location") from None
+    return p
 
 # %% ../nbs/90_cli.ipynb #09ecfff7
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -34,7 +156,7 @@ def _top_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sksha",
         description="SKSHA-Net deepfake detection: teaching notebooks and a GPU-ready trainer.",
-        epilog="Run 'sksha COMMAND --help' for the options of one command.")
+        epilog="Run 'sksha COMMAND --help' for the options of one command. " + EXIT_STATUS)
     parser.add_argument("--version", action="version", version=f"sksha {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name, (_, help_text) in COMMANDS.items(): sub.add_parser(name, help=help_text, add_help=False)
@@ -43,11 +165,16 @@ def _top_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `sksha` console command."
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--debug"] and len(argv) > 1: argv = argv[1:] + ["--debug"]   # `sksha --debug CMD ...`
     if argv and argv[0] in COMMANDS:
         module_name, func_name = COMMANDS[argv[0]][0].split(":")
-        func = getattr(importlib.import_module(module_name), func_name)
-        status = func(argv[1:])
-        return int(status or 0)
+        try: func = getattr(importlib.import_module(module_name), func_name)
+        except ImportError as e:
+            print(f"sksha {argv[0]}: error: cannot import {module_name} ({e}); reinstall sksha with its "
+                  "requirements (pip install -e .)", file=sys.stderr)
+            return EXIT_FAILED
+        if getattr(func, "sksha_command", None): return int(func(argv[1:]) or 0)   # runs under run_command itself
+        return run_command(argv[0], func, argv[1:])
     parser = _top_parser()
     if not argv:
         parser.print_help()
@@ -60,6 +187,7 @@ def _version_of(module: str) -> str:
     try: return getattr(importlib.import_module(module), "__version__", "installed")
     except Exception as e: return f"not importable ({type(e).__name__})"
 
+@command("info")
 def info_main(argv: list[str]) -> int:
     "`sksha info`: versions, devices and the sample-data folder."
     argparse.ArgumentParser(prog="sksha info", description="Print versions, devices and where the sample data is.").parse_args(argv)

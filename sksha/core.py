@@ -74,7 +74,10 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     import cv2
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"image file not found: {path}")
-    bgr = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)
+    data = np.fromfile(str(path), dtype=np.uint8)
+    if data.size == 0: raise ValueError(f"cannot decode image file {path} (0 bytes): the file is empty; copy it again")
+    try: bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error: bgr = None                     # OpenCV's assertion text names neither the file nor the fix
     if bgr is None: raise ValueError(f"cannot decode image file {path}: it is corrupt or not an image")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import random
@@ -21,21 +22,30 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .cli import UsageError, UserError, check_output_path, command, error_text, EXIT_STATUS
 from .core import load_image, samples_dir, warn_once
 
 # %% auto #0
 __all__ = ['INDEX_COLUMNS', 'IMAGE_EXTENSIONS', 'FRAME_CONTAINERS', 'FFPP_METHODS', 'FFPP_COMPRESSIONS', 'CELEBDF_FOLDERS',
-           'WILDDEEPFAKE_FOLDERS', 'DEEPFAKEBENCH_METHODS', 'MANIFEST_COLUMNS', 'INDEX_LAYOUTS', 'DatasetIndex',
-           'save_index', 'load_index', 'group_split', 'split_overlap', 'video_frame_dirs', 'read_ffpp_splits',
-           'build_ffpp_index', 'read_celebdf_test_list', 'build_celebdf_index', 'build_wilddeepfake_index',
-           'build_folder_index', 'import_deepfakebench_json', 'load_manifest', 'manifest_index', 'to_model_range',
-           'resize_square', 'RobustnessAugment', 'SampleError', 'FaceDataset', 'build_index_for', 'index_summary',
-           'index_main']
+           'WILDDEEPFAKE_FOLDERS', 'DEEPFAKEBENCH_METHODS', 'MANIFEST_COLUMNS', 'INDEX_LAYOUTS', 'DatasetError',
+           'DatasetIndex', 'save_index', 'load_index', 'check_rows', 'group_split', 'balance_splits', 'split_overlap',
+           'video_frame_dirs', 'read_ffpp_splits', 'build_ffpp_index', 'read_celebdf_test_list', 'build_celebdf_index',
+           'build_wilddeepfake_index', 'build_folder_index', 'import_deepfakebench_json', 'load_manifest',
+           'manifest_index', 'to_model_range', 'resize_square', 'RobustnessAugment', 'SampleError', 'FaceDataset',
+           'build_index_for', 'index_summary', 'one_class_splits', 'index_main']
 
 # %% ../nbs/11_datasets.ipynb #8ad7f385
 INDEX_COLUMNS = ("path", "label", "method", "video", "identity", "split", "dataset", "compression",
                  "source_video", "group")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+class DatasetError(UserError, ValueError):
+    "A dataset that cannot be used as it is (missing files, a bad label, a split of one class): exit 1, naming the file."
+
+def _text(path: str | os.PathLike) -> str:
+    "The UTF-8 text of a file, or a `DatasetError` that names it."
+    try: return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError: raise DatasetError(f"{path} is not UTF-8 text (a binary file?); give the text file it should be") from None
 
 class DatasetIndex:
     "Rows of face images (path, label, method, video, identity, split, ...) with the provenance of the crops."
@@ -84,19 +94,52 @@ def save_index(index: DatasetIndex, path: str | os.PathLike) -> Path:
     path.with_suffix(".json").write_text(json.dumps(meta, indent=1, default=str))
     return path
 
+def _label(value: str, where: str) -> int:
+    "0 or 1 from the text of a CSV cell, or an error naming the cell."
+    try: label = float(value)
+    except (TypeError, ValueError): label = None
+    if label not in (0.0, 1.0):
+        raise DatasetError(f"{where}, column 'label': {value!r} is not a label; use 0 (real) or 1 (fake)")
+    return int(label)
+
 def load_index(path: str | os.PathLike) -> DatasetIndex:
-    "Read an index written by `save_index` (relative paths are resolved against its folder)."
+    "Read an index written by `save_index` (relative paths are resolved against its folder); bad rows are named."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"index file not found: {path}")
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = {"path", "label"} - set(reader.fieldnames or [])
-        if missing: raise ValueError(f"{path} is not an index: columns {sorted(missing)} are missing")
-        rows = list(reader)
+    try: text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError: text = "\x00"
+    if "\x00" in text:
+        raise DatasetError(f"index {path} is not UTF-8 text (a binary file?); give the CSV that sksha index wrote")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = {"path", "label"} - set(reader.fieldnames or [])
+    if missing: raise DatasetError(f"{path} is not an index: columns {sorted(missing)} are missing")
+    rows = []
+    for r in reader:
+        where = f"{path}, line {reader.line_num}"
+        if not (r.get("path") or "").strip(): raise DatasetError(f"{where}, column 'path': empty; every row needs an image path")
+        rows.append(dict(r, label=_label(r["label"], where)))
     for r in rows:
         if not Path(r["path"]).is_absolute(): r["path"] = str(path.parent / r["path"])
     meta = path.with_suffix(".json")
-    return DatasetIndex(rows, json.loads(meta.read_text()) if meta.is_file() else {})
+    try: prov = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
+    except ValueError: raise DatasetError(f"the provenance {meta} of index {path} is not valid JSON; rebuild the index with sksha index") from None
+    return DatasetIndex(rows, prov if isinstance(prov, dict) else {})
+
+def check_rows(rows: Sequence[dict],  # index rows (path, label, ...)
+               what: str,  # how to name them in a message, e.g. "split 'val' of faces.csv"
+               both_classes: bool = True,  # also require real (0) and fake (1) rows
+              ) -> None:
+    "Fail early, naming `what`, if an image file is missing or (with `both_classes`) only one label is present."
+    if not len(rows): raise DatasetError(f"{what} has no rows")
+    missing = [r["path"] for r in rows if not os.path.isfile(r["path"])]
+    if missing:
+        raise DatasetError(f"{len(missing)} of the {len(rows)} image files of {what} do not exist (first: {missing[0]}); "
+                           "fix the paths (relative ones are read from the index's folder) or rebuild the index with sksha index")
+    labels = {int(r["label"]) for r in rows}
+    if both_classes and len(labels) < 2:
+        raise DatasetError(f"{what} holds only {'real' if labels == {0} else 'fake'} faces ({len(rows)} row{'s' * (len(rows) != 1)}); it needs both "
+                           "real (0) and fake (1) faces to train on or to score an AUC: rebuild the index so that every "
+                           "split has both (sksha index does), or choose another split")
 
 # %% ../nbs/11_datasets.ipynb #22f025f8
 def group_split(groups: Iterable[str],  # group names (repeats allowed)
@@ -114,6 +157,23 @@ def group_split(groups: Iterable[str],  # group names (repeats allowed)
         u = int(hashlib.md5(f"{seed}:{g}".encode()).hexdigest()[:12], 16) / 16**12
         return next(name for edge, name in edges if u < edge or edge == edges[-1][0])
     return {g: draw(g) for g in sorted(set(groups))}
+
+def balance_splits(rows: list[dict],  # rows with 'split', 'label' and 'group'; changed in place
+                   splits: Sequence[str] = ("val", "test"),  # drawn splits that must hold both labels
+                   seed: int = 0,
+                  ) -> list[str]:
+    "Move whole groups from 'train' so that each split in `splits` holds both labels; returns the moves made."
+    moved = []
+    for split in splits:
+        for label in (0, 1):
+            if any(r["split"] == split and r["label"] == label for r in rows): continue
+            groups = sorted({r["group"] for r in rows if r["split"] == "train" and r["label"] == label},
+                            key=lambda g: hashlib.md5(f"{seed}:balance:{g}".encode()).hexdigest())
+            if len(groups) < 2: continue                # keep one in train; sksha index reports what is left
+            for r in rows:
+                if r["group"] == groups[0] and r["split"] == "train": r["split"] = split
+            moved.append(f"{groups[0]} -> {split}")
+    return moved
 
 def split_overlap(index: DatasetIndex | Sequence[dict], column: str = "identity") -> dict:
     "Values of `column` found in more than one split: {value: sorted splits}. Empty means the splits are disjoint."
@@ -157,7 +217,7 @@ def _provenance(root: Path, dataset: str, given: dict | None, **extra) -> dict:
     prov = dict(dataset=dataset, root=str(root), created=time.strftime("%Y-%m-%dT%H:%M:%S"), **extra)
     ext = root / "extraction.json"
     if ext.is_file():
-        s = json.loads(ext.read_text()).get("settings", {})
+        s = json.loads(_text(ext)).get("settings", {})
         prov.update(detector=s.get("backend"), detector_min_score=s.get("min_score"), frames_per_video=s.get("num_frames"),
                     frame_stride=s.get("stride"), crop_margin=s.get("margin"), crop_size=s.get("size"),
                     face_rule=s.get("rule"), provenance_from=str(ext))
@@ -180,7 +240,7 @@ def read_ffpp_splits(split_dir: str | os.PathLike) -> dict[str, str]:
         if not f.is_file():
             raise FileNotFoundError(f"FF++ split file {f} not found; put the official train.json, val.json and test.json "
                                     "(github.com/ondyari/FaceForensics, dataset/splits/) there or pass split_dir=")
-        try: pairs = json.loads(f.read_text())
+        try: pairs = json.loads(_text(f))
         except json.JSONDecodeError as e: raise ValueError(f"{f} is not valid JSON: {e}") from e
         for pair in pairs:
             if len(pair) != 2: raise ValueError(f"{f}: expected pairs like ['071', '054'], found {pair!r}")
@@ -236,7 +296,7 @@ def read_celebdf_test_list(path: str | os.PathLike) -> dict[str, int]:
     path, out = Path(path), {}
     if not path.is_file():
         raise FileNotFoundError(f"Celeb-DF test list {path} not found (List_of_testing_videos.txt ships with Celeb-DF v2)")
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(_text(path).splitlines(), 1):
         if not line.strip(): continue
         fields = line.split()
         if len(fields) != 2 or fields[0] not in ("0", "1") or "/" not in fields[1]:
@@ -275,11 +335,13 @@ def build_celebdf_index(root: str | os.PathLike,  # folder holding Celeb-real/, 
                                  method="real" if CELEBDF_FOLDERS[folder] == 0 else "Celeb-synthesis",
                                  video=f"{folder}/{vid}", identity=identity, split=split, dataset="Celeb-DF-v2",
                                  compression="", source_video=source, group=identity if split != "test" else "official-test"))
+    moved = balance_splits(rows, ["val"] if val_fraction > 0 else [], seed)
     index = DatasetIndex(rows, {})
     shared = [i for i, s in split_overlap(index).items() if "test" in s]
     missing = sorted(set(tests) - {r["video"] for r in rows})
     index.provenance = _provenance(root, "Celeb-DF-v2", provenance, index_frames_per_video=frames_per_video, split=f"official test list; train/val drawn over "
-                                   f"target identities (val_fraction={val_fraction}, seed={seed})",
+                                   f"target identities (val_fraction={val_fraction}, seed={seed})"
+                                   + (f"; moved to val for both labels: {', '.join(moved)}" if moved else ""),
                                    identities_shared_with_test=len(shared), test_videos_missing=len(missing))
     if missing: warn_once(f"{len(missing)} Celeb-DF test videos have no crops (e.g. {missing[:3]})")
     return index
@@ -316,8 +378,10 @@ def build_wilddeepfake_index(root: str | os.PathLike,  # folder holding real_tra
     draw = group_split({r["group"] for r in rows if r["split"] == "train"}, {"train": 1 - val_fraction, "val": val_fraction}, seed)
     for r in rows:
         if r["split"] == "train": r["split"] = draw[r["group"]]
+    moved = balance_splits(rows, ["val"] if val_fraction > 0 else [], seed)
     return DatasetIndex(rows, _provenance(root, "WildDeepfake", provenance, index_frames_per_video=frames_per_video, split=f"official train/test; val drawn "
-                                          f"over training source videos (val_fraction={val_fraction}, seed={seed})",
+                                          f"over training source videos (val_fraction={val_fraction}, seed={seed})"
+                                          + (f"; moved to val for both labels: {', '.join(moved)}" if moved else ""),
                                           note="faces were cropped by the dataset's authors"))
 
 # %% ../nbs/11_datasets.ipynb #9b8615da
@@ -360,7 +424,10 @@ def build_folder_index(root: str | os.PathLike,  # folder with real/ and fake/ (
     if not split_dirs:
         draw = group_split((r["group"] for r in rows), fractions, seed)
         for r in rows: r["split"] = draw[r["group"]]
+        drawn = [s for s, f in (fractions or {"val": 0.1, "test": 0.1}).items() if s != "train" and f > 0]
+        moved = balance_splits(rows, drawn, seed)          # a small folder can draw a val or test split of one class
         how = f"drawn over {'identities' if identity_of else 'videos'} (fractions={fractions or 'default 0.8/0.1/0.1'}, seed={seed})"
+        if moved: how += f"; moved from train so that each split holds both labels: {', '.join(moved)}"
     return DatasetIndex(rows, _provenance(root, root.name, provenance, split=how))
 
 # %% ../nbs/11_datasets.ipynb #f66aa158
@@ -379,7 +446,7 @@ def import_deepfakebench_json(json_path: str | os.PathLike,  # a DeepfakeBench d
     "Index of the frames listed in a DeepfakeBench dataset JSON."
     json_path = Path(json_path)
     if not json_path.is_file(): raise FileNotFoundError(f"DeepfakeBench JSON not found: {json_path}")
-    try: data = json.loads(json_path.read_text())
+    try: data = json.loads(_text(json_path))
     except json.JSONDecodeError as e: raise ValueError(f"{json_path} is not valid JSON: {e}") from e
     root = Path(root) if root else json_path.parent
     chosen: dict[str, tuple] = {}
@@ -558,7 +625,8 @@ def _index_parser():
                "crops (Celeb-real/, YouTube-real/, Celeb-synthesis/); wilddeepfake = unpacked real_train/, fake_train/, "
                "real_test/, fake_test/; folder = real/ + fake/[METHOD/] (optionally under train/ val/ test/); "
                "deepfakebench = ROOT is a DeepfakeBench dataset JSON, --root its frames folder. "
-               "Exit status: 0 written, 1 dataset problem (missing folder, wrong layout), 2 bad arguments.")
+               "Exit status: 0 written, 1 dataset problem (missing folder, wrong layout, a split of one class), "
+               "2 bad arguments, 130 interrupted. --debug adds the traceback to an error.")
     p.add_argument("layout", choices=INDEX_LAYOUTS, help="dataset layout")
     p.add_argument("root", metavar="ROOT", help="the face-crop folder (deepfakebench: the JSON file)")
     p.add_argument("out", metavar="OUT.csv", help="index to write (OUT.json gets the provenance)")
@@ -584,6 +652,8 @@ def _index_usage_error(a) -> str | None:
         if given[k] is not None and a.layout not in layouts:
             return f"--{k.replace('_', '-')} does not apply to layout {a.layout!r} (only to {', '.join(layouts)})"
     if Path(a.out).suffix.lower() != ".csv": return f"OUT.csv {a.out!r} must end in .csv (the provenance goes to .json beside it)"
+    try: check_output_path(a.out, "OUT.csv", "file", inputs=[a.root])
+    except UsageError as e: return str(e)
     meta = Path(a.out).with_suffix(".json")
     if meta.resolve() == Path(a.root).resolve():
         return f"OUT.csv {a.out!r} would overwrite the input {a.root} with its provenance JSON; choose another name"
@@ -653,8 +723,36 @@ def index_summary(index: DatasetIndex) -> str:
         line(f"  {m}", lambda s: f"{vids_method.get((s, m), 0)} ({by_method.get((s, m), 0)})", f"{vm[m]} ({rm[m]})")
     return "\n".join(lines)
 
+_CLI_WORDS = {"pass split_dir=": "pass --split-dir", "pass root= the folder": "pass --root, the folder",
+              "pass provenance=dict(detector=..., frames_per_video=..., crop_margin=...)":
+              "pass --detector, --crop-frames and --crop-margin"}
+
+def _cli_words(text: str) -> str:
+    "A builder's message with its Python argument names replaced by the command's flags."
+    for python, flag in _CLI_WORDS.items(): text = text.replace(python, flag)
+    return text
+
+def one_class_splits(index: DatasetIndex) -> dict[str, str]:
+    "Splits that hold one label only, {split: 'real' or 'fake'}, in an index that holds both."
+    if len(index.counts("label")) < 2: return {}
+    by = index.counts("split", "label")
+    return {s: ("real" if (s, 0) in by else "fake") for s in index.counts("split") if ((s, 0) in by) != ((s, 1) in by)}
+
+def _next_command(index: DatasetIndex, out: Path) -> str:
+    "The `sksha train` command that works with this index (or why there is none)."
+    splits = index.counts("split")
+    if len(index.counts("label")) < 2:
+        only = "real" if 0 in index.counts("label") else "fake"
+        return (f"next: this index holds only {only} faces, so it cannot train a detector; use it as a test set: "
+                f"sksha evaluate RUN --protocol cross-dataset --test NAME={out}")
+    if "train" not in splits: return "next: this index has no train split; use it as a test set (sksha evaluate --test)"
+    cmd = f"sksha train paper --set data.kind=index --set data.index={out}"
+    if "val" not in splits: cmd += " --set data.val_split=null --set train.val_every=0   (no val split: no best-checkpoint selection)"
+    return f"next: {cmd}"
+
+@command("index")
 def index_main(argv: list[str]) -> int:
-    "`sksha index LAYOUT ROOT OUT.csv [options]`: build a dataset index, save it (CSV + JSON) and summarise it."
+    "`sksha index LAYOUT ROOT OUT.csv [options]`: build a dataset index, check its splits, save it (CSV + JSON), summarise it."
     import sys
     p = _index_parser()
     try: a = p.parse_args(argv)
@@ -672,15 +770,18 @@ def index_main(argv: list[str]) -> int:
             index = build_index_for(a.layout, a.root, compression=a.compression, methods=methods, split_dir=a.split_dir,
                                     test_list=a.test_list, val_fraction=a.val_fraction, test_fraction=a.test_fraction,
                                     seed=a.seed, frames_per_video=a.frames_per_video, frames_root=a.root_dir, provenance=prov or None)
-        for w in caught:
-            text = str(w.message).replace("pass provenance=dict(detector=..., frames_per_video=..., crop_margin=...)",
-                                          "pass --detector, --crop-frames and --crop-margin")
-            print(f"sksha index: warning: {text}", file=sys.stderr)
+        for w in caught: print(f"sksha index: warning: {_cli_words(str(w.message))}", file=sys.stderr)
         if not len(index): raise ValueError(f"no face crops found for layout {a.layout!r} under {a.root}")
-        out = save_index(index, a.out)
-    except (FileNotFoundError, ValueError, OSError) as e:
-        print(f"sksha index: error: {e}", file=sys.stderr)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"sksha index: error: {_cli_words(error_text(e))}", file=sys.stderr)
         return 1
+    bad = one_class_splits(index)
+    if bad:       # a split of one class cannot validate or test a detector: say so before writing anything
+        counts = index.counts("split")
+        shown = "; ".join(f"split {s!r} holds only {k} faces ({counts[s]} row{'s' * (counts[s] != 1)})" for s, k in bad.items())
+        raise DatasetError(f"{shown}: nothing was written to {a.out}. Every split needs real and fake faces: add videos, "
+                           "or sort them into train/, val/ and test/ folders yourself, or change --seed/--val-fraction")
+    out = save_index(index, a.out)
     pv = index.provenance
     print(f"{pv.get('dataset', a.layout)} index: {len(index)} rows, {sum(index.video_counts('split').values())} videos "
           f"-> {out} (+ {out.with_suffix('.json').name})")
@@ -701,5 +802,5 @@ def index_main(argv: list[str]) -> int:
               f"{' ...' if len(overlap) > 5 else ''}.{why}", file=sys.stderr)
         print(f"identity overlap between splits: {len(overlap)} (see the warning)")
     else: print("identity overlap between splits: none")
-    print(f"next: sksha train paper --set data.kind=index --set data.index={out}")
+    print(_next_command(index, out))
     return 0

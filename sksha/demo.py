@@ -18,6 +18,9 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset
 
+from .cli import EXIT_STATUS, Interrupted, check_output_path, command
+
+
 # %% auto #0
 __all__ = ['DEMO_PROFILES', 'DEFAULT_OUT', 'LR', 'WARMUP_FRACTION', 'N_VALIDATIONS', 'SLOWDOWN', 'demo_settings', 'demo_data',
            'time_steps', 'plan_steps', 'model_card', 'save_roc', 'save_gradcam_gallery', 'run_demo', 'in_test_or_ci',
@@ -429,13 +432,14 @@ def _jsonable(x):
     return x
 
 # %% ../nbs/17_demo.ipynb #df8143d3
+@command("demo")
 def demo_main(argv: list[str]) -> int:
     "`sksha demo`: train, test and explain a SKSHA-Net on the shipped samples; write a report with a model card."
     p = argparse.ArgumentParser(prog="sksha demo", description=(
         "Train SKSHA-Net (cpu-demo profile) on the shipped data_samples/ (self-blended and face-swapped pseudo-fakes), "
         "pick the best checkpoint on the val split, test it, measure false alarms on unseen real portraits, and write "
         "a report folder: metrics.json, roc.png, gradcam.png, robustness table, checkpoint and model_card.md."),
-        epilog="About 10 minutes on a 2-core CPU with the defaults. For exact repeats fix --steps.")
+        epilog="About 10 minutes on a 2-core CPU with the defaults. For exact repeats fix --steps. " + EXIT_STATUS)
     p.add_argument("--out", default=DEFAULT_OUT, help=f"report folder (default {DEFAULT_OUT})")
     p.add_argument("--profile", default="cpu-demo", choices=sorted(DEMO_PROFILES), help="model profile (default cpu-demo)")
     p.add_argument("--minutes", type=float, default=None, help="training budget in minutes, validation included "
@@ -466,8 +470,11 @@ def demo_main(argv: list[str]) -> int:
         demo_settings(a.profile, minutes=a.minutes, steps=a.steps, image_size=a.image_size, batch_size=a.batch_size,
                       robustness_levels=levels)
         if a.gradcam < 0: raise ValueError(f"--gradcam {a.gradcam}: give 0 or more faces")
+        check_output_path(a.out, "--out", "folder")
         run_demo(a.out, a.profile, a.minutes, a.steps, a.device, a.image_size, a.batch_size, a.seed, not a.no_swaps,
                  levels, a.gradcam, a.overwrite, a.quiet)
     except (ValueError, FileExistsError) as e:
         return usage(str(e.args[0] if e.args else e).replace("minutes=", "--minutes ").replace("steps=", "--steps "))
+    except KeyboardInterrupt:
+        raise Interrupted(f"stopped by Ctrl-C; the report in {a.out} is incomplete: run the demo again with --overwrite") from None
     return 0

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .cli import EXIT_STATUS, Interrupted, UsageError, check_output_path, command
 from .metrics import accuracy, bootstrap_ci, equal_error_rate, roc_auc, video_scores
 
 # %% auto #0
@@ -240,7 +241,12 @@ def predict(model: torch.nn.Module, data, batch_size: int = 32, device: str | to
     finally:
         model.train(was_training)
         if bar: bar.close()
-    return Predictions(labels, np.concatenate(probs), methods, videos, paths)
+    probs = np.concatenate(probs)
+    bad = np.flatnonzero(~np.isfinite(probs))
+    if len(bad):
+        raise ValueError(f"the network gave {len(bad)} of {n} faces a score that is not a number (first: "
+                         f"{paths[bad[0]] or f'item {bad[0]}'}); its weights are damaged or an input holds NaN values")
+    return Predictions(labels, probs, methods, videos, paths)
 
 # %% ../nbs/13_evaluate.ipynb #6bb5b76b
 def load_detector(checkpoint: str | Path, which: str = "best", device: str | torch.device = "cpu"):
@@ -273,7 +279,7 @@ def build_test_data(cfg: dict, split: str = "test", image_size: int | None = Non
     size = image_size or d.get("image_size") or PROFILE_IMAGE_SIZE.get(cfg.get("profile"), 64)
     kind, index = d["kind"], index or d.get("index")
     if kind == "random": return RandomFaces(d["val_size"] or 32, size, d["fake_fraction"], cfg["train"]["seed"], split)
-    from sksha.datasets import FaceDataset, load_index, load_manifest
+    from sksha.datasets import FaceDataset, check_rows, load_index, load_manifest
     if kind == "samples": rows = load_manifest(split)
     elif kind == "index":
         if not index: raise ValueError("data.kind=index needs the path of a CSV index (data.index or --test NAME=PATH)")
@@ -282,6 +288,7 @@ def build_test_data(cfg: dict, split: str = "test", image_size: int | None = Non
         if not len(rows):
             raise ValueError(f"index {index} has no rows in split {split!r}; its splits are {sorted(all_rows.counts('split'))}")
     else: raise ValueError(f"data.kind={kind!r} is not known; use random, samples or index")
+    check_rows(rows, f"split {split!r} of {index or 'data_samples'}", both_classes=False)   # before scoring anything
     return FaceDataset(rows, image_size=size, train=False)
 
 def data_index_path(cfg: dict, index: str | None = None) -> Path | None:
@@ -354,7 +361,13 @@ def evaluate_checkpoints(checkpoints: Sequence[str], protocol: str = "intra", sp
         records[name] = {"folder": str(folder), "weights": file_digest(folder / "model.safetensors"),
                          "selection": meta.get("selection"), "step": meta.get("step"),
                          "profile": meta["config"].get("profile"), "variant": meta["config"]["model"].get("variant")}
-    score = lambda m, data: predict(m, data, device=device, progress=progress)
+    def score(m, data):
+        try: return predict(m, data, device=device, progress=progress)
+        except ValueError as e:
+            if "not a number" not in str(e): raise
+            from sksha.train import CorruptCheckpointError
+            bad = next(r["folder"] for r, (mm, _) in zip(records.values(), models.values()) if mm is m)
+            raise CorruptCheckpointError(f"checkpoint {bad}: {e}") from None
     results, indexes = {}, {}
     if protocol == "intra":
         model, meta = models["model"]
@@ -395,10 +408,11 @@ def render_results(protocol: str, results: dict) -> str:
     return "\n\n".join(f"{level}-level\n{render(r)}" for level, r in results.items())
 
 # %% ../nbs/13_evaluate.ipynb #c182da77
+@command("evaluate")
 def evaluate_main(argv: list[str]) -> int:
     "`sksha evaluate CHECKPOINT ...`: the paper's protocols on trained checkpoints; prints tables, writes JSON."
     p = argparse.ArgumentParser(prog="sksha evaluate", description="Evaluate trained checkpoints with one of the "
-                                "paper's protocols; print the table and save the results with their provenance.")
+                                "paper's protocols; print the table and save the results with their provenance.", epilog=EXIT_STATUS)
     p.add_argument("checkpoints", nargs="+", help="run or checkpoint folder; for cross-manipulation METHOD=FOLDER per "
                    "training method")
     p.add_argument("--protocol", choices=PROTOCOLS, default="intra", help="intra (Table 1), cross-dataset (Table 2) or "
@@ -414,22 +428,34 @@ def evaluate_main(argv: list[str]) -> int:
                    "the first checkpoint's run)")
     a = p.parse_args(argv)
     levels = ("frame", "video") if a.level == "both" else (a.level,)
+    if a.n_boot < 0: raise UsageError(f"--n-boot {a.n_boot}: give 0 (no intervals) or more bootstrap resamples")
     try:
-        results, prov = evaluate_checkpoints(a.checkpoints, a.protocol, a.split, a.test, a.which, levels, a.n_boot,
-                                             a.device, progress=True)
-    except Exception as e:
-        print(f"sksha evaluate: error: {e}", file=sys.stderr)
-        return 1
+        named = _named(a.checkpoints, "checkpoint") if a.protocol == "cross-manipulation" else {"model": a.checkpoints[0]}
+        if a.protocol != "cross-manipulation" and len(a.checkpoints) != 1:
+            raise ValueError(f"protocol {a.protocol!r} evaluates one checkpoint, got {len(a.checkpoints)}")
+        tests = _named(a.test, "--test")
+        if a.protocol == "cross-dataset" and not tests: raise ValueError("cross-dataset needs test sets: --test NAME=INDEX.csv (repeatable)")
+    except ValueError as e: raise UsageError(str(e)) from None
+    for name, index in tests.items():
+        if not Path(index).is_file(): raise UsageError(f"--test {name}={index}: no such file; give a CSV index written by sksha index")
+    from sksha.train import resolve_checkpoint
+    folders = [resolve_checkpoint(c, a.which) for c in named.values()]        # a wrong path: exit 2, before any work
+    out = Path(a.out) if a.out else folders[0].parent.parent / f"evaluation_{a.protocol}_{a.split}.json"
+    check_output_path(out, "--out", "file", inputs=list(tests.values()))
+    try: results, prov = evaluate_checkpoints(a.checkpoints, a.protocol, a.split, a.test, a.which, levels, a.n_boot,
+                                              a.device, progress=True)
+    except KeyboardInterrupt:
+        raise Interrupted(f"stopped by Ctrl-C while scoring; nothing was written ({out} is written only when all "
+                          "results are in): run the same command again") from None
     print(render_results(a.protocol, results))
-    first = Path(next(iter(prov["checkpoints"].values()))["folder"])
-    out = Path(a.out) if a.out else first.parent.parent / f"evaluation_{a.protocol}_{a.split}.json"
     print(f"results saved to {save_results(out, results, prov)}")
     return 0
 
+@command("ablation")
 def ablation_main(argv: list[str]) -> int:
     "`sksha ablation [CONFIG]`: train and test baseline, sks, ha and sksha on the same data (Table 4)."
     p = argparse.ArgumentParser(prog="sksha ablation", description="Train the four variants (baseline, sks, ha, sksha) "
-                                "with one config and test each on the same split: the paper's Table 4.")
+                                "with one config and test each on the same split: the paper's Table 4.", epilog=EXIT_STATUS)
     p.add_argument("config", nargs="?", default="ci", help="YAML config or shipped profile (default ci)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for every variant, e.g. --set train.steps=50 (repeatable)")
@@ -441,11 +467,18 @@ def ablation_main(argv: list[str]) -> int:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     a = p.parse_args(argv)
     variants = [v.strip() for v in a.variants.split(",") if v.strip()]
-    try:
-        results = ablation(a.config, a.overrides, variants, a.out, a.split, a.level, a.n_boot, a.device)
-    except Exception as e:
-        print(f"sksha ablation: error: {e}", file=sys.stderr)
-        return 1
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad or not variants: raise UsageError(f"--variants {a.variants!r}: unknown variant(s) {bad}; choose from {list(VARIANTS)}")
+    if a.n_boot < 0: raise UsageError(f"--n-boot {a.n_boot}: give 0 (no intervals) or more bootstrap resamples")
+    check_output_path(a.out, "--out", "folder")
+    from sksha.train import load_config
+    try: load_config(a.config, a.overrides)                                  # config errors before the first run
+    except UsageError: raise
+    except (ValueError, KeyError, TypeError, FileNotFoundError) as e: raise UsageError(str(e.args[0] if e.args else e)) from None
+    try: results = ablation(a.config, a.overrides, variants, a.out, a.split, a.level, a.n_boot, a.device)
+    except KeyboardInterrupt:
+        raise Interrupted(f"stopped by Ctrl-C; the runs of the variants are kept under {a.out}/ and resume: run the "
+                          "same command again") from None
     print(ablation_table(results))
     from sksha.train import load_config
     index = data_index_path(load_config(a.config, a.overrides))

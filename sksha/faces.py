@@ -9,6 +9,7 @@ import csv
 import json
 import math
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -16,6 +17,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .cli import Interrupted, UsageError, UserError, check_output_path, command
+
 
 # %% auto #0
 __all__ = ['VIDEO_EXTENSIONS', 'LANDMARK_NAMES', 'BACKENDS', 'DEFAULT_MIN_SCORE', 'PICK_RULES', 'sample_video', 'Face',
@@ -382,15 +386,19 @@ def extract_faces(source: str | os.PathLike,  # a video file or a folder of vide
     from tqdm.auto import tqdm
     bar = tqdm(total=len(jobs), unit="video", disable=not progress, desc="extract-faces")
     audits: list[VideoAudit] = []
-    wall = time.perf_counter()
-    if workers > 1 and len(jobs) > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
-            for a in pool.map(_extract_one, jobs): audits.append(a); bar.update(); bar.set_postfix_str(a.status)
-    else:
-        for job in jobs: audits.append(_extract_one(job)); bar.update(); bar.set_postfix_str(audits[-1].status)
-    bar.close()
+    wall, interrupted = time.perf_counter(), False
+    try:
+        if workers > 1 and len(jobs) > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+            pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn"), initializer=_ignore_sigint)
+            try:
+                for a in pool.map(_extract_one, jobs): audits.append(a); bar.update(); bar.set_postfix_str(a.status)
+            finally: pool.shutdown(wait=True, cancel_futures=True)     # Ctrl-C: finish the videos under way, start no more
+        else:
+            for job in jobs: audits.append(_extract_one(job)); bar.update(); bar.set_postfix_str(audits[-1].status)
+    except KeyboardInterrupt: interrupted = True
+    finally: bar.close()
     wall = time.perf_counter() - wall
     with open(out / "audit.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(VideoAudit.__dataclass_fields__))
@@ -401,9 +409,16 @@ def extract_faces(source: str | os.PathLike,  # a video file or a folder of vide
     from sksha import __version__
     (out / "extraction.json").write_text(json.dumps(dict(
         source=str(src), sksha_version=__version__, created=time.strftime("%Y-%m-%dT%H:%M:%S"), workers=workers,
-        settings=s.to_dict(), summary=summary,
+        settings=s.to_dict(), summary=summary, interrupted=interrupted, videos_not_reached=len(jobs) - len(audits),
         problems={a.video: f"{a.status}: {a.message}" for a in audits if a.status != "ok"}), indent=1))
+    if interrupted:
+        raise Interrupted(f"stopped by Ctrl-C after {len(audits)} of {len(jobs)} videos; their crops and audit.csv are "
+                          f"in {out} (extraction.json says interrupted); run the same command again to do them all")
     return audits
+
+def _ignore_sigint() -> None:
+    "Worker processes leave Ctrl-C to the parent, which stops handing out videos."
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 def read_extraction(out_dir: str | os.PathLike) -> dict:
     "The `extraction.json` that `extract_faces` wrote in `out_dir` (settings, summary, problems)."
@@ -412,11 +427,14 @@ def read_extraction(out_dir: str | os.PathLike) -> dict:
     return json.loads(path.read_text())
 
 # %% ../nbs/09_faces.ipynb #761ee047
+@command("extract-faces")
 def extract_faces_main(argv: list[str]) -> int:
     "`sksha extract-faces`: face crops, landmarks and audits for a video or a folder of videos."
     import argparse
     p = argparse.ArgumentParser(prog="sksha extract-faces",
-        description="Sample frames from videos, detect and crop the face, and write PNG crops, landmarks and an audit.")
+        description="Sample frames from videos, detect and crop the face, and write PNG crops, landmarks and an audit.",
+        epilog="Exit status: 0 at least one video gave faces, 1 none did, 2 usage error (checked before the first "
+               "video), 130 interrupted (finished videos are kept). --debug adds the traceback to an error.")
     p.add_argument("source", metavar="VIDEO_OR_DIR", help="a video file or a folder searched recursively for videos")
     p.add_argument("out_dir", metavar="OUT_DIR", help="output folder (mirrors the folder structure of the input)")
     g = p.add_mutually_exclusive_group()
@@ -431,13 +449,25 @@ def extract_faces_main(argv: list[str]) -> int:
     p.add_argument("--workers", type=int, default=1, help="processes to run in parallel (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
+    checks = [("--frames", a.frames, a.frames >= 0, "0 (every frame) or more"),
+              ("--stride", a.stride, a.stride is None or a.stride >= 1, "1 or more"),
+              ("--size", a.size, a.size == 0 or a.size >= 8, "0 (native size) or at least 8 pixels"),
+              ("--max-side", a.max_side, a.max_side >= 0, "0 (never shrink) or more pixels"),
+              ("--workers", a.workers, a.workers >= 1, "1 or more"),
+              ("--margin", a.margin, a.margin > 0, "a positive factor such as 1.3"),
+              ("--min-score", a.min_score, a.min_score is None or 0 <= a.min_score <= 1, "a score in [0, 1]")]
+    for flag, value, ok, need in checks:
+        if not ok: p.error(f"{flag} {value}: use {need}")
+    if not Path(a.source).exists(): p.error(f"no video or folder at {a.source} (VIDEO_OR_DIR)")
+    try: check_output_path(a.out_dir, "OUT_DIR", "folder", inputs=[a.source])
+    except UsageError as e: p.error(str(e))
     try:
         settings = ExtractionSettings(a.backend, a.min_score, a.frames or None, a.stride, a.rule, a.margin,
                                       a.size or None, a.max_side or None)
         audits = extract_faces(a.source, a.out_dir, settings, max(1, a.workers), progress=not a.quiet)
     except (ValueError, FileNotFoundError) as e: p.error(str(e))
     if not audits:
-        print(f"no video files found under {a.source} (looked for {', '.join(VIDEO_EXTENSIONS)})"); return 1
+        raise UserError(f"no video files found under {a.source} (looked for {', '.join(VIDEO_EXTENSIONS)})")
     s = read_extraction(a.out_dir)["summary"]
     print(f"{s['videos']} videos: {s['ok']} ok, {s['no_face']} without a face, {s['unreadable']} unreadable, "
           f"{s['no_frames']} without frames, {s['error']} errors")
@@ -446,4 +476,5 @@ def extract_faces_main(argv: list[str]) -> int:
     for x in audits:
         if x.status != "ok": print(f"  skipped {x.video}: {x.status}: {x.message}")
     print(f"crops, landmarks.json and audit.json per video, audit.csv and extraction.json in {a.out_dir}")
-    return 0 if s["ok"] else 1
+    if not s["ok"]: raise UserError(f"none of the {s['videos']} videos gave a face crop; the lines 'skipped ...' above say why")
+    return 0

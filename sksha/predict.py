@@ -8,29 +8,33 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
+from .cli import EXIT_STATUS, Interrupted, UsageError, UserError, check_output_path, command, error_text, one_line
 from .core import get_device, load_image
 from .datasets import resize_square, to_model_range
 from .faces import (BACKENDS, VIDEO_EXTENSIONS, ExtractionSettings, Face, VideoReadError, crop_face,
                          detect_faces, pick_face, read_frames)
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'STATUSES', 'NO_CHECKPOINT', 'input_kind', 'find_inputs', 'training_crops', 'crop_settings',
-           'face_crop', 'Predictor', 'ItemResult', 'predict_image', 'predict_image_file', 'predict_video',
-           'predict_paths', 'summary', 'format_table', 'write_csv', 'write_json', 'predict_main', 'FaceExplanation',
-           'explain_face', 'show_explanation', 'decode_upload', 'predict_demo']
+__all__ = ['IMAGE_EXTENSIONS', 'STATUSES', 'NO_CHECKPOINT', 'LOW_RESOLUTION', 'GREYSCALE_WARNING', 'input_kind', 'find_inputs',
+           'training_crops', 'crop_settings', 'face_crop', 'untrained_reason', 'Predictor', 'ItemResult',
+           'is_greyscale', 'face_side', 'resolution_warning', 'input_warnings', 'predict_image', 'predict_image_file',
+           'predict_video', 'predict_input', 'predict_paths', 'summary', 'format_table', 'write_csv', 'write_json',
+           'predict_main', 'FaceExplanation', 'explain_face', 'show_explanation', 'decode_upload', 'predict_demo']
 
 # %% ../nbs/16_predict.ipynb #b44645e3
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-STATUSES = ("ok", "not_found", "empty_folder", "unreadable", "no_face", "no_frames", "error")
+STATUSES = ("ok", "not_found", "empty_folder", "unreadable", "no_face", "no_frames", "error", "interrupted")
 
 def input_kind(path: Path) -> str:
     "'video' for a video extension, else 'image' (anything else is tried as an image and reported if it is not one)."
@@ -101,6 +105,13 @@ NO_CHECKPOINT = ("sksha predict needs a trained detector: pass --checkpoint RUN_
                  "`sksha train cpu-demo` (a few minutes on a CPU) or `sksha demo`; sksha never scores faces "
                  "with an untrained, randomly initialised network.")
 
+def untrained_reason(meta: dict) -> str | None:
+    "Why a checkpoint's scores on real faces mean nothing (never trained, or trained on synthetic noise), or None."
+    data_kind = (meta.get("data") or {}).get("kind") or ((meta.get("config") or {}).get("data") or {}).get("kind")
+    if not meta.get("step"): return "it was saved before any training step"
+    if data_kind == "random": return "it was trained on data.kind=random (synthetic noise for tests), not on faces"
+    return None
+
 class Predictor:
     "A trained detector with the face pipeline it was trained with: RGB images in, P(fake) out."
     def __init__(self, model: torch.nn.Module,  # returns a ModelOutput (or has predict_proba)
@@ -128,15 +139,16 @@ class Predictor:
         "Load a checkpoint written by `sksha train` (or its save function) and the matching face settings."
         if checkpoint is None: raise ValueError(NO_CHECKPOINT)
         from sksha.evaluate import load_detector
-        from sksha.train import CheckpointError, model_image_size
+        from sksha.train import CheckpointNotFoundError, model_image_size
         if not Path(checkpoint).exists(): raise FileNotFoundError(f"checkpoint {checkpoint} does not exist. {NO_CHECKPOINT}")
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*random init.*")  # the weights are loaded right after
             try: model, meta, folder = load_detector(checkpoint, which, device)
-            except CheckpointError:
+            except CheckpointNotFoundError:                                   # no best.json: never a damaged one
                 if which != "best": raise
                 model, meta, folder = load_detector(checkpoint, "last", device)  # a run without validation
         size = model_image_size(model, meta["config"])
+        if untrained_reason(meta): warnings.warn(f"{folder}: {untrained_reason(meta)}; its scores on real faces mean nothing")
         return cls(model, crop_settings(meta, size, detector, frames), device, threshold, meta, folder, detect=detect)
 
     @property
@@ -169,6 +181,7 @@ class ItemResult:
     frames_used: int = 0  # crops that were scored (1 for an image)
     frames_read: int = 0  # images or sampled video frames decoded
     message: str = ""
+    warning: str = ""  # scored, but the input is not what the detector was trained on (greyscale, tiny, truncated)
     frame_indices: list = field(default_factory=list)  # video: the frames that were scored
     frame_scores: list = field(default_factory=list)  # ... and their P(fake)
 
@@ -185,6 +198,33 @@ class ItemResult:
 
 def _verdict(p: float, threshold: float) -> str: return "fake" if p >= threshold else "real"
 
+LOW_RESOLUTION = 0.5  # a face narrower than this fraction of S is enlarged more than 2x: flagged
+
+def is_greyscale(image: np.ndarray, tol: int = 3) -> bool:
+    "True if (almost) every pixel has equal R, G and B: a greyscale picture stored as colour."
+    x = np.asarray(image)[::2, ::2].astype(np.int16)
+    return bool(((x.max(2) - x.min(2)) <= tol).mean() > 0.99)
+
+def face_side(image: np.ndarray, face: Face | None, settings: ExtractionSettings) -> float:
+    "Side in source pixels of the square that was cut (the whole image when it is a crop already)."
+    if face is None: return float(min(image.shape[:2]))
+    return float(max(face.width, face.height) * settings.margin)
+
+GREYSCALE_WARNING = "greyscale input: the detector was trained on colour faces and tends to call greyscale faces fake"
+
+def resolution_warning(side: float, size: int) -> str:
+    "A warning if a face of `side` source pixels is enlarged more than 1/LOW_RESOLUTION times to `size`, else ''."
+    if side >= LOW_RESOLUTION * size: return ""
+    return f"low resolution: the face is {side:.0f} px, enlarged {size / max(side, 1):.1f}x to {size} px; the score is less reliable"
+
+def input_warnings(crop: np.ndarray, side: float, size: int) -> list[str]:
+    "What makes a face unlike the training faces: greyscale, or so small that it is enlarged more than 2x."
+    return [w for w in (GREYSCALE_WARNING if is_greyscale(crop) else "", resolution_warning(side, size)) if w]
+
+def _not_a_number(name: str, predictor: Predictor) -> str:
+    return (f"the network's score for {name} is not a number: the checkpoint {predictor.checkpoint} may be damaged "
+            "(sksha evaluate checks it on its test split), or the input is unusual; no verdict given")
+
 def predict_image(predictor: Predictor, image: np.ndarray, name: str = "<image>") -> ItemResult:
     "Score the largest face of an RGB image; an image without a face is reported, not guessed."
     crop, face, n = face_crop(image, predictor.settings, predictor.detect)
@@ -193,13 +233,15 @@ def predict_image(predictor: Predictor, image: np.ndarray, name: str = "<image>"
                           message=f"no face found by the {predictor.settings.backend} detector "
                                   "(try --detector haar, or a larger, frontal face)")
     p = float(predictor.probabilities([crop])[0])
+    if not np.isfinite(p): return ItemResult(name, "image", "error", frames_read=1, message=_not_a_number(name, predictor))
     return ItemResult(name, "image", "ok", p, _verdict(p, predictor.threshold), 1, 1,
-                      f"{n} faces found; scored the largest" if n > 1 else "")
+                      f"{n} faces found; scored the largest" if n > 1 else "",
+                      "; ".join(input_warnings(crop, face_side(image, face, predictor.settings), predictor.image_size)))
 
 def predict_image_file(predictor: Predictor, path: str | Path) -> ItemResult:
     "Read and score one image file; unreadable files come back with status 'unreadable' and the reason."
     try: image = load_image(path)
-    except (FileNotFoundError, ValueError, OSError) as e: return ItemResult(str(path), "image", "unreadable", message=str(e))
+    except (FileNotFoundError, ValueError, OSError) as e: return ItemResult(str(path), "image", "unreadable", message=one_line(e))
     return predict_image(predictor, image, str(path))
 
 # %% ../nbs/16_predict.ipynb #dab38fd5
@@ -207,89 +249,122 @@ def predict_video(predictor: Predictor, path: str | Path) -> ItemResult:
     "Mean P(fake) over the sampled frames of a video that show a face, with per-frame scores."
     s, item = predictor.settings, ItemResult(str(path), "video")
     try: indices, frames, total = read_frames(path, s.num_frames, s.stride)
-    except VideoReadError as e: item.status, item.message = "unreadable", str(e); return item
+    except VideoReadError as e: item.status, item.message = "unreadable", one_line(e); return item
     item.frames_read = len(frames)
     if not frames:
         item.status, item.message = "no_frames", f"no frame could be decoded from {path} (the header says {total})"
         return item
-    crops, used, several = [], [], 0
+    crops, used, several, sides = [], [], 0, []
     for i, frame in zip(indices, frames):
-        crop, _, n = face_crop(frame, s, predictor.detect)
-        if crop is not None: crops.append(crop); used.append(i); several += n > 1
+        crop, face, n = face_crop(frame, s, predictor.detect)
+        if crop is not None: crops.append(crop); used.append(i); several += n > 1; sides.append(face_side(frame, face, s))
     if not crops:
         item.status, item.message = "no_face", f"no face found in any of {len(frames)} sampled frames ({s.backend} detector)"
         return item
     scores = predictor.probabilities(crops)
+    if not np.isfinite(scores).all():
+        item.status, item.message = "error", _not_a_number(str(path), predictor); return item
     item.p_fake = float(scores.mean()); item.verdict = _verdict(item.p_fake, predictor.threshold)
     item.frames_used, item.frame_indices, item.frame_scores = len(crops), used, [float(p) for p in scores]
     notes = [f"{len(frames) - len(crops)} of {len(frames)} frames without a face"] if len(crops) < len(frames) else []
     if several: notes.append(f"{several} frames with several faces (the largest was scored)")
     item.message = "; ".join(notes)
+    warn = []
+    if s.stride is None and s.num_frames and len(frames) < s.num_frames:
+        warn.append(f"only {len(frames)} of the {s.num_frames} frames asked for could be read" +
+                    (f" (the header says {total} frames: the file ends early)" if total > len(frames) else
+                     f" (the video has {total} frames)"))
+    grey = sum(is_greyscale(c) for c in crops) * 2 > len(crops)          # most scored frames
+    warn += [w for w in (GREYSCALE_WARNING if grey else "", resolution_warning(float(np.median(sides)), predictor.image_size)) if w]
+    item.warning = "; ".join(warn)
     return item
 
 # %% ../nbs/16_predict.ipynb #8a6bebdc
-def predict_paths(predictor: Predictor, paths: Sequence[str | Path], progress: bool = False) -> list[ItemResult]:
+def predict_input(predictor: Predictor, path: Path, kind: str) -> ItemResult:
+    "The `ItemResult` of one expanded input (image, video, missing path or empty folder); never raises for a bad item."
+    if kind == "not_found": return ItemResult(str(path), "?", "not_found", message=f"no such file or folder: {path}")
+    if kind == "empty_folder":
+        return ItemResult(str(path), "folder", "empty_folder",
+                          message=f"no image ({' '.join(IMAGE_EXTENSIONS)}) or video file under {path}")
+    try: return predict_video(predictor, path) if kind == "video" else predict_image_file(predictor, path)
+    except Exception as e: return ItemResult(str(path), kind, "error", message=one_line(f"{type(e).__name__}: {e}"))
+
+def predict_paths(predictor: Predictor, paths: Sequence[str | Path], progress: bool = False,
+                  items: list | None = None,  # results are appended here as they come (kept if interrupted)
+                 ) -> list[ItemResult]:
     "One `ItemResult` per image, video, missing path or empty folder in `paths` (folders searched recursively)."
-    items = []
+    items = [] if items is None else items
     inputs = find_inputs(paths)
     bar = None
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(inputs), desc="predict", unit="item", file=sys.stderr)
-    for path, kind in inputs:
-        if kind == "not_found": item = ItemResult(str(path), "?", "not_found", message=f"no such file or folder: {path}")
-        elif kind == "empty_folder":
-            item = ItemResult(str(path), "folder", "empty_folder",
-                              message=f"no image ({' '.join(IMAGE_EXTENSIONS)}) or video file under {path}")
-        else:
-            try: item = predict_video(predictor, path) if kind == "video" else predict_image_file(predictor, path)
-            except Exception as e: item = ItemResult(str(path), kind, "error", message=f"{type(e).__name__}: {e}")
-        items.append(item)
-        if bar: bar.update(); bar.set_postfix_str(item.status)
-    if bar: bar.close()
+    try:
+        for path, kind in inputs:
+            items.append(predict_input(predictor, path, kind))
+            if bar: bar.update(); bar.set_postfix_str(items[-1].status)
+    finally:
+        if bar: bar.close()
     return items
 
 def summary(items: Sequence[ItemResult]) -> dict:
-    "Counts per status, and how many were called fake and real."
+    "Counts per status, how many were called fake and real, and how many were scored with a warning."
     return dict(items=len(items), **{s: sum(i.status == s for i in items) for s in STATUSES},
                 failed=sum(not i.ok for i in items), fake=sum(i.verdict == "fake" for i in items),
-                real=sum(i.verdict == "real" for i in items))
+                real=sum(i.verdict == "real" for i in items), warned=sum(bool(i.warning) for i in items))
 
 def format_table(items: Sequence[ItemResult]) -> str:
-    "The results as a markdown table (path, kind, status, P(fake), verdict, frames used/read, message)."
+    "The results as a markdown table (path, kind, status, P(fake), verdict, frames used/read, message, warning)."
     from sksha.evaluate import markdown_table
-    rows = [[i.path, i.kind, i.status, "" if i.p_fake is None else f"{i.p_fake:.3f}", i.verdict,
-             f"{i.frames_used}/{i.frames_read}" if i.kind == "video" else str(i.frames_used), i.message] for i in items]
-    return markdown_table(["path", "kind", "status", "P(fake)", "verdict", "frames", "message"], rows)
+    cell = lambda text: one_line(text).replace("|", "/")                # one row per item, whatever the message says
+    rows = [[cell(i.path), i.kind, i.status, "" if i.p_fake is None else f"{i.p_fake:.3f}", i.verdict,
+             f"{i.frames_used}/{i.frames_read}" if i.kind == "video" else str(i.frames_used), cell(i.message),
+             cell(i.warning)] for i in items]
+    return markdown_table(["path", "kind", "status", "P(fake)", "verdict", "frames", "message", "warning"], rows)
+
+def _replace_atomically(path: Path, write: Callable) -> Path:
+    "Write through `write(file handle)` to a temporary file beside `path`, then move it over `path`."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh: write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True); raise
+    return path
 
 def write_csv(items: Sequence[ItemResult], path: str | Path) -> Path:
-    "One CSV row per item (columns: the fields of `ItemResult`)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
+    "One CSV row per item (columns: the fields of `ItemResult`); an earlier file is replaced only when complete."
+    def write(fh):
         w = csv.DictWriter(fh, fieldnames=list(ItemResult.__dataclass_fields__))
         w.writeheader()
         for i in items: w.writerow(i.to_row())
-    return path
+    return _replace_atomically(path, write)
 
-def write_json(items: Sequence[ItemResult], path: str | Path, predictor: Predictor | None = None) -> Path:
+def write_json(items: Sequence[ItemResult], path: str | Path, predictor: Predictor | None = None,
+               partial: bool = False,  # True: interrupted; the unscored inputs have status 'interrupted'
+              ) -> Path:
     "{'provenance': checkpoint, face settings, threshold, versions; 'results': summary and one dict per item}."
     from sksha.evaluate import provenance, save_results
     extra = {}
     if predictor is not None:
         extra = dict(face_settings=predictor.settings.to_dict(), face_settings_source=training_crops(predictor.meta)["source"],
                      threshold=predictor.threshold, detect=predictor.detect,
-                     device=str(predictor.device), trained_steps=predictor.meta.get("step"))
+                     device=str(predictor.device), trained_steps=predictor.meta.get("step"),
+                     untrained=untrained_reason(predictor.meta))
     weights = predictor.checkpoint / "model.safetensors" if predictor is not None and predictor.checkpoint else None
     prov = provenance("predict", checkpoint=weights, selection_rule=(predictor.meta.get("selection") if predictor else None), **extra)
-    return save_results(path, {"summary": summary(items), "items": [dict(i.__dict__) for i in items]}, prov)
+    return save_results(path, {"partial": partial, "summary": summary(items), "items": [dict(i.__dict__) for i in items]}, prov)
 
 # %% ../nbs/16_predict.ipynb #9fce65a2
+@command("predict")
 def predict_main(argv: list[str]) -> int:
     "`sksha predict PATH... --checkpoint CKPT [--csv OUT] [--json OUT]`: P(fake) per image, folder item and video."
     p = argparse.ArgumentParser(prog="sksha predict", description="Score images, folders (recursively) and videos "
                                 "with a trained detector: faces are detected and cropped as in training.",
-                                epilog="Exit status: 0 all items scored, 1 some item failed (reasons in the table), "
-                                       "2 usage error.")
+                                epilog="Exit status: 0 all items scored, 1 some item failed (reasons in the table) or "
+                                       "the checkpoint is damaged, 2 usage error, 130 interrupted (what was scored is "
+                                       "written, marked partial). --debug adds the traceback to an error.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image, video or folder (searched recursively)")
     p.add_argument("--checkpoint", help="run folder of `sksha train` (its best checkpoint) or a checkpoint folder")
     p.add_argument("--which", choices=("best", "last"), default="best", help="checkpoint of a run folder (default best)")
@@ -302,31 +377,65 @@ def predict_main(argv: list[str]) -> int:
     p.add_argument("--frames", type=int, default=None, help="evenly spaced frames per video (default 32)")
     p.add_argument("--threshold", type=float, default=0.5, help="P(fake) at or above this is called fake (default 0.5)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--allow-untrained", action="store_true", help="score even with a checkpoint that never saw a face "
+                   "(saved at step 0, or trained on data.kind=random noise): for tests and teaching; every row says so")
     try: args = p.parse_args(argv)
     except SystemExit as e: return int(e.code or 0)
-    def usage(msg: str) -> int:
-        print(f"sksha predict: error: {msg}", file=sys.stderr); return 2
-    if args.checkpoint is None: return usage(NO_CHECKPOINT)
-    if args.frames is not None and args.frames < 1: return usage(f"--frames {args.frames}: use at least 1 frame per video")
-    if not 0 < args.threshold < 1: return usage(f"--threshold {args.threshold}: use a probability between 0 and 1")
+    if args.checkpoint is None: raise UsageError(NO_CHECKPOINT)
+    if args.frames is not None and args.frames < 1: raise UsageError(f"--frames {args.frames}: use at least 1 frame per video")
+    if not 0 < args.threshold < 1: raise UsageError(f"--threshold {args.threshold}: use a probability between 0 and 1")
     try: get_device(args.device)
-    except ValueError as e: return usage(f"--device {args.device}: {e}")
-    try: predictor = Predictor.from_checkpoint(args.checkpoint, args.device, args.detector, args.frames,
-                                               args.threshold, args.which, detect=not args.crops)
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
-        return usage(f"cannot use checkpoint {args.checkpoint}: {e.args[0] if e.args else e}")
-    if not predictor.meta.get("step"):
-        print(f"sksha predict: warning: {predictor.checkpoint} was saved before any training step; "
-              "its scores mean nothing", file=sys.stderr)
-    items = predict_paths(predictor, args.paths, progress=not args.quiet)
+    except ValueError as e: raise UsageError(f"--device {args.device}: {e}") from None
+    outputs = {k: v for k, v in (("--csv", args.csv), ("--json", args.json)) if v is not None}
+    inputs = list(args.paths) + [p for p, kind in find_inputs(args.paths) if kind in ("image", "video")]   # folders expanded
+    for flag, path in outputs.items(): check_output_path(path, flag, "file", inputs=inputs)
+    if len(outputs) == 2 and os.path.abspath(args.csv) == os.path.abspath(args.json):
+        raise UsageError(f"--csv and --json both name {args.csv}; give two file names")
+    if not Path(args.checkpoint).exists(): raise UsageError(f"cannot use checkpoint {args.checkpoint}: it does not exist. {NO_CHECKPOINT}")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*mean nothing")   # the untrained case is handled just below
+        try: predictor = Predictor.from_checkpoint(args.checkpoint, args.device, args.detector, args.frames,
+                                                   args.threshold, args.which, detect=not args.crops)
+        except UserError as e: raise type(e)(f"cannot use checkpoint {args.checkpoint}: {error_text(e)}") from None
+        except (ValueError, FileNotFoundError, KeyError) as e:
+            raise UsageError(f"cannot use checkpoint {args.checkpoint}: {error_text(e)}") from None
+    why = untrained_reason(predictor.meta)
+    if why and not args.allow_untrained:
+        raise UsageError(f"checkpoint {predictor.checkpoint}: {why}, so its scores on real faces mean nothing. Train "
+                         "on faces (sksha train cpu-demo, or sksha demo), or pass --allow-untrained to score anyway")
+    items: list[ItemResult] = []
+    try: predict_paths(predictor, args.paths, progress=not args.quiet, items=items)
+    except KeyboardInterrupt:
+        raise Interrupted(_write_partial(_mark_untrained(items, why), args, predictor)) from None
+    _mark_untrained(items, why)
     print(format_table(items))
     s = summary(items)
     problems = ", ".join(f"{s[k]} {k}" for k in STATUSES[1:] if s[k])
+    warned = f"; {s['warned']} scored with a warning (see the table)" if s["warned"] else ""
     print(f"\n{s['items']} item{'s' * (s['items'] != 1)}: {s['ok']} scored ({s['fake']} fake, {s['real']} real at threshold "
-          f"{predictor.threshold}){'; failed: ' + problems if problems else ''}")
+          f"{predictor.threshold}){'; failed: ' + problems if problems else ''}{warned}")
     if args.csv: print(f"wrote {write_csv(items, args.csv)}")
     if args.json: print(f"wrote {write_json(items, args.json, predictor)}")
+    if s["failed"]: print(f"sksha predict: error: {s['failed']} of {s['items']} inputs could not be scored ({problems}); "
+                          "the message column of the table says why", file=sys.stderr)
     return 1 if s["failed"] else 0
+
+def _mark_untrained(items: list[ItemResult], why: str | None) -> list[ItemResult]:
+    "With --allow-untrained: every row says that its checkpoint never saw a face."
+    for i in items if why else ():
+        if not i.warning.startswith("UNTRAINED"): i.warning = "; ".join(w for w in (f"UNTRAINED CHECKPOINT: {why}", i.warning) if w)
+    return items
+
+def _write_partial(items: list[ItemResult], args, predictor: Predictor) -> str:
+    "After Ctrl-C: print and write what was scored, the rest marked 'interrupted'; the one-line report."
+    inputs = find_inputs(args.paths)
+    rest = [ItemResult(str(p), "?" if k == "not_found" else ("folder" if k == "empty_folder" else k), "interrupted",
+                       message="not scored: the run was interrupted before this input") for p, k in inputs[len(items):]]
+    if items: print(format_table(items))
+    written = [str(f(items + rest, path)) for f, path in ((write_csv, args.csv), (lambda i, p: write_json(i, p, predictor, partial=True), args.json)) if path]
+    kept = (f"wrote the partial results to {' and '.join(written)} (the {len(rest)} inputs not reached have status "
+            "'interrupted')" if written else "nothing was written (--csv/--json keep results)")
+    return f"stopped by Ctrl-C after {len(items)} of {len(inputs)} inputs; {kept}; run again on the rest to finish"
 
 # %% ../nbs/16_predict.ipynb #0c17d9e6
 @dataclass

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -30,16 +31,18 @@ import torch.nn.functional as F
 import yaml
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from .cli import Interrupted, UsageError, UserError, check_output_path, command, error_text, EXIT_STATUS
 from .core import ModelOutput, get_device, in_test, seed_everything, warn_once
 from .losses import sksha_loss
 from .metrics import HIGHER_IS_BETTER, evaluate
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'PROFILE_IMAGE_SIZE', 'CHECKPOINT_FORMAT', 'config_dir', 'apply_overrides', 'load_config', 'RandomFaces',
-           'build_datasets', 'TinyDetector', 'build_model_from_config', 'model_image_size', 'CheckpointError',
-           'rng_state', 'set_rng_state', 'save_checkpoint', 'resolve_checkpoint', 'read_checkpoint_meta',
-           'load_weights', 'DistInfo', 'init_distributed', 'SkipSampler', 'Callback', 'CSVLogger', 'ProgressBar',
-           'TensorBoardLogger', 'LivePlot', 'default_callbacks', 'NonFiniteLossError', 'TrainResult', 'make_scheduler',
+__all__ = ['DEFAULTS', 'PROFILE_IMAGE_SIZE', 'CHECKPOINT_FORMAT', 'ConfigError', 'config_dir', 'apply_overrides', 'load_config',
+           'RandomFaces', 'build_datasets', 'TinyDetector', 'build_model_from_config', 'model_image_size',
+           'CheckpointError', 'CorruptCheckpointError', 'CheckpointNotFoundError', 'rng_state', 'set_rng_state',
+           'save_checkpoint', 'resolve_checkpoint', 'read_checkpoint_meta', 'load_weights', 'DistInfo',
+           'init_distributed', 'SkipSampler', 'Callback', 'CSVLogger', 'ProgressBar', 'TensorBoardLogger', 'LivePlot',
+           'default_callbacks', 'NonFiniteLossError', 'RunExistsError', 'TrainResult', 'make_scheduler',
            'memory_format', 'Trainer', 'train', 'train_main']
 
 # %% ../nbs/12_train.ipynb #15eaee8c
@@ -94,7 +97,13 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
+PROFILE_IMAGE_SIZE = {"paper": 299, "cpu-demo": 128, "ci": 64}   # input side S of each shipped profile
+
+
 # %% ../nbs/12_train.ipynb #b288a925
+class ConfigError(UsageError, ValueError):
+    "A config key or value that cannot work, named by its key (exit 2 on the command line)."
+
 def config_dir() -> Path:
     "The folder of the shipped YAML configurations (`sksha/configs/`)."
     import importlib.util
@@ -120,7 +129,8 @@ def _merge(base: dict, update: dict) -> dict:
 
 def _parse_value(text: str, default: Any) -> Any:
     "A `--set` value: YAML syntax, cast to the type of the default where it has one."
-    value = yaml.safe_load(text) if text.strip() else None
+    try: value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as e: raise ValueError(_yaml_problem(e, where=False)) from None
     if isinstance(value, str) and value.lower() in ("none", "null"): value = None
     if value is None or default is None or isinstance(default, (dict, list)): 
         if isinstance(value, str):
@@ -161,6 +171,15 @@ def _split_override(text: str) -> tuple[str, str]:
     key, value = text.split("=", 1)
     return key.strip(), value
 
+def _yaml_problem(e: Exception, where: bool = True) -> str:
+    "A YAML error as one line; a Python tag is refused by name (configs never build Python objects)."
+    tag = re.search(r"tag '?([^' ]+)", str(e))
+    line = f" at line {e.problem_mark.line + 1}" if where and getattr(e, "problem_mark", None) else ""
+    if tag and "constructor" in str(e):
+        return (f"uses the YAML tag {tag.group(1).replace('tag:yaml.org,2002:', '!!')}{line}: sksha reads plain YAML "
+                "only (yaml.safe_load) and never builds Python objects from a config; remove the tag")
+    return f"is not valid YAML{line}: {getattr(e, 'problem', None) or e}"
+
 def load_config(config: str | os.PathLike | dict = "ci", overrides: Sequence[str] | dict | None = None) -> dict:
     "A full run config from a shipped profile name, a YAML path or a dict, plus `key=value` overrides."
     if isinstance(config, dict): user, source = config, "<dict>"
@@ -170,9 +189,10 @@ def load_config(config: str | os.PathLike | dict = "ci", overrides: Sequence[str
         if not path.is_file():
             shipped = ", ".join(p.stem for p in sorted(config_dir().glob("*.yaml")))
             raise FileNotFoundError(f"config {str(config)!r} is neither a YAML file nor a shipped profile ({shipped})")
-        try: user = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e: raise ValueError(f"config file {path} is not valid YAML: {e}") from None
-        if not isinstance(user, dict): raise ValueError(f"config file {path} must hold a mapping of sections")
+        try: user = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError: raise ConfigError(f"config file {path} is not UTF-8 text; give a YAML file") from None
+        except yaml.YAMLError as e: raise ConfigError(f"config file {path} {_yaml_problem(e)}") from None
+        if not isinstance(user, dict): raise ConfigError(f"config file {path} must hold a mapping of sections")
         source = str(path)
     try: _check_keys(user, DEFAULTS)
     except (KeyError, TypeError) as e: raise type(e)(f"{source}: {e.args[0]}") from None
@@ -180,23 +200,81 @@ def load_config(config: str | os.PathLike | dict = "ci", overrides: Sequence[str
     _validate(cfg)
     return cfg
 
+def _num(v, low: float | None = None, strict: bool = False, integer: bool = False) -> bool:
+    "Is `v` a finite number (an int if `integer`) above `low` (or at least `low`)?"
+    if isinstance(v, bool) or not isinstance(v, int if integer else (int, float)) or not math.isfinite(v): return False
+    return low is None or (v > low if strict else v >= low)
+
+_FLAG = ("auto", True, False)
+_RULES: list[tuple[str, Callable[[Any], bool], str]] = [  # key, test, what the value must be
+    ("profile", lambda v: v in PROFILE_IMAGE_SIZE, "one of paper, cpu-demo, ci"),
+    ("model.arch", lambda v: v in ("sksha", "tiny"), "'sksha' or 'tiny'"),
+    ("model.variant", lambda v: v in ("sksha", "baseline", "sks", "ha"), "one of sksha, baseline, sks, ha"),
+    ("model.overrides", lambda v: isinstance(v, dict), "a mapping of ModelConfig fields, e.g. {width: 0.5}"),
+    ("data.kind", lambda v: v in ("random", "samples", "index"), "one of random, samples, index"),
+    ("data.image_size", lambda v: v is None or _num(v, 8, integer=True), "null or an integer >= 8"),
+    ("data.train_size", lambda v: _num(v, 1, integer=True), "an integer >= 1"),
+    ("data.val_size", lambda v: _num(v, 0, integer=True), "an integer >= 0"),
+    ("data.fake_fraction", lambda v: _num(v, 0) and v <= 1, "a fraction in [0, 1]"),
+    ("data.num_workers", lambda v: _num(v, 0, integer=True), "an integer >= 0"),
+    ("data.hflip", lambda v: isinstance(v, bool), "true or false"),
+    ("data.train_split", lambda v: isinstance(v, str) and v != "", "a split name such as train"),
+    ("data.val_split", lambda v: v is None or (isinstance(v, str) and v != ""), "a split name such as val, or null"),
+    ("loss.w1", lambda v: _num(v, 0), "a number >= 0"),
+    ("loss.w2", lambda v: _num(v, 0), "a number >= 0"),
+    ("loss.flood", lambda v: v is None or _num(v, 0), "null or a number >= 0"),
+    ("optim.lr", lambda v: _num(v, 0, strict=True), "a number > 0"),
+    ("optim.weight_decay", lambda v: _num(v, 0), "a number >= 0"),
+    ("optim.betas", lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_num(b, 0) and b < 1 for b in v),
+     "two numbers in [0, 1), e.g. [0.9, 0.999]"),
+    ("sched.interval", lambda v: v in ("step", "epoch"), "'step' or 'epoch'"),
+    ("sched.kind", lambda v: v in ("step", "cosine"), "'step' or 'cosine'"),
+    ("sched.step_size", lambda v: _num(v, 1, integer=True), "an integer >= 1"),
+    ("sched.gamma", lambda v: _num(v, 0, strict=True), "a number > 0"),
+    ("sched.warmup", lambda v: _num(v, 0, integer=True), "an integer >= 0"),
+    ("train.steps", lambda v: _num(v, 1, integer=True), "a positive integer"),
+    ("train.batch_size", lambda v: _num(v, 1, integer=True), "a positive integer"),
+    ("train.val_batch_size", lambda v: v is None or _num(v, 1, integer=True), "null or a positive integer"),
+    ("train.val_every", lambda v: _num(v, 0, integer=True), "an integer >= 0"),
+    ("train.ckpt_every", lambda v: _num(v, 0, integer=True), "an integer >= 0"),
+    ("train.keep_last", lambda v: _num(v, 1, integer=True), "an integer >= 1 (2 or more keep a fallback)"),
+    ("train.log_every", lambda v: _num(v, 1, integer=True), "a positive integer"),
+    ("train.seed", lambda v: _num(v, 0, integer=True), "an integer >= 0"),
+    ("train.grad_clip", lambda v: v is None or _num(v, 0, strict=True), "null or a number > 0"),
+    ("train.max_minutes", lambda v: v is None or _num(v, 0, strict=True), "a positive number of minutes or null"),
+    ("train.metric", lambda v: v in HIGHER_IS_BETTER, f"a selection metric, one of {sorted(HIGHER_IS_BETTER)}"),
+    ("train.resume", lambda v: v in _FLAG, "auto, true or false"),
+    ("train.amp", lambda v: v in _FLAG, "auto, true or false"),
+    ("train.sync_bn", lambda v: v in _FLAG, "auto, true or false"),
+    ("train.live_plot", lambda v: v in _FLAG, "auto, true or false"),
+    ("train.tensorboard", lambda v: v in _FLAG, "auto, true or false"),
+    ("train.channels_last", lambda v: v in _FLAG, "auto, true or false"),
+    ("train.deterministic", lambda v: isinstance(v, bool), "true or false"),
+    ("train.progress", lambda v: isinstance(v, bool), "true or false"),
+    ("train.device", lambda v: isinstance(v, str) and v != "", "auto, cpu or cuda[:N]"),
+    ("train.out_dir", lambda v: isinstance(v, (str, Path)) and str(v) != "", "a folder name"),
+]
+
+def _value(cfg: dict, key: str) -> Any:
+    node = cfg
+    for k in key.split("."): node = node[k]
+    return node
+
 def _validate(cfg: dict) -> None:
-    "Check values that would otherwise fail late (after minutes of training)."
-    t = cfg["train"]
-    if cfg["sched"]["interval"] not in ("step", "epoch"):
-        raise ValueError(f"sched.interval must be 'step' or 'epoch', got {cfg['sched']['interval']!r}")
-    if cfg["sched"]["kind"] not in ("step", "cosine"):
-        raise ValueError(f"sched.kind must be 'step' or 'cosine', got {cfg['sched']['kind']!r}")
-    m = t["max_minutes"]
-    if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float)) or m <= 0):
-        raise ValueError(f"train.max_minutes must be a positive number of minutes or null, got {m!r}")
-    if t["metric"] not in HIGHER_IS_BETTER:
-        raise ValueError(f"train.metric={t['metric']!r} is not a selection metric; use one of {sorted(HIGHER_IS_BETTER)}")
-    for k in ("steps", "batch_size"):
-        if not isinstance(t[k], int) or t[k] < 1: raise ValueError(f"train.{k} must be a positive integer, got {t[k]!r}")
-    for k in ("val_every", "ckpt_every"):
-        if not isinstance(t[k], int) or t[k] < 0: raise ValueError(f"train.{k} must be an integer >= 0, got {t[k]!r}")
-    if t["resume"] not in ("auto", True, False): raise ValueError(f"train.resume must be auto, true or false, got {t['resume']!r}")
+    "Check every value, named by its key, and the keys that only work together, before anything runs."
+    for key, ok, need in _RULES:
+        value = _value(cfg, key)
+        if not ok(value): raise ConfigError(f"{key}={value!r}: must be {need}")
+    d = cfg["data"]
+    if d["index"] is not None and d["kind"] != "index":
+        raise ConfigError(f"data.index={d['index']!r} is set but data.kind={d['kind']!r}: the index is read only with "
+                          "data.kind=index; add --set data.kind=index (or remove data.index)")
+    if cfg["sched"]["kind"] == "cosine" and cfg["sched"]["interval"] != "step":
+        raise ConfigError("sched.kind=cosine needs sched.interval=step (it decays over train.steps)")
+    try: str(cfg["train"]["out_dir"]).format(profile=cfg["profile"])
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError(f"train.out_dir={cfg['train']['out_dir']!r}: only {{profile}} may appear in braces") from None
+
 
 # %% ../nbs/12_train.ipynb #15102c3c
 class RandomFaces(Dataset):
@@ -236,14 +314,18 @@ def _datasets_from_module(cfg: dict, image_size: int) -> tuple[Dataset, Dataset 
                            f"({e}); use data.kind=random, or install a version of sksha that has it") from None
     missing = [f for f in ("FaceDataset", "load_manifest", "load_index") if not hasattr(sd, f)]
     if missing: raise RuntimeError(f"data.kind={kind!r} needs sksha.datasets.{missing[0]}, which this version lacks")
+    if kind == "index" and not Path(d["index"]).is_file():
+        raise ConfigError(f"data.index={str(d['index'])!r}: no such file; give the CSV written by sksha index")
+    source = "data_samples/manifest.csv" if kind == "samples" else str(d["index"])
     def split(name: str, train: bool) -> Dataset:
         if kind == "samples": rows = sd.load_manifest(name)
         else:
             index = sd.load_index(d["index"])
             rows = index.filter(split=name)
             if not len(rows):
-                raise ValueError(f"data.index {d['index']} has no rows in split {name!r}; its splits are "
-                                 f"{sorted(index.counts('split'))} (set data.train_split / data.val_split)")
+                raise ConfigError(f"data.index {d['index']} has no rows in split {name!r}; its splits are "
+                                  f"{sorted(index.counts('split'))} (set data.train_split / data.val_split)")
+        sd.check_rows(rows, f"split {name!r} of {source}")    # files exist, both classes: before any step
         return sd.FaceDataset(rows, image_size=image_size, train=train, flip_p=0.0)  # the trainer flips (data.hflip)
     train_ds = split(d["train_split"], True)
     val_ds = split(d["val_split"], False) if d["val_split"] else None
@@ -269,9 +351,9 @@ def build_datasets(cfg: dict, image_size: int) -> tuple[Dataset, Dataset | None,
         return train_ds, val_ds, prov
     if kind in ("samples", "index"):
         if kind == "index" and not d["index"]:
-            raise ValueError("data.kind=index needs data.index, the path of a CSV index (--set data.index=PATH)")
+            raise ConfigError("data.kind=index needs data.index, the path of a CSV index (--set data.index=PATH)")
         return _datasets_from_module(cfg, size)
-    raise ValueError(f"data.kind={kind!r} is not known; use 'random', 'samples' or 'index'")
+    raise ConfigError(f"data.kind={kind!r} is not known; use 'random', 'samples' or 'index'")
 
 # %% ../nbs/12_train.ipynb #e32dfece
 class TinyDetector(nn.Module):
@@ -293,13 +375,12 @@ class TinyDetector(nn.Module):
         pooled = torch.cat([f1.mean((2, 3)), (f3 * F.interpolate(err, size=f3.shape[-2:])).mean((2, 3))], 1)
         return ModelOutput(self.head(self.drop(pooled)).squeeze(1), rec, (f1, f2, f3))
 
-PROFILE_IMAGE_SIZE = {"paper": 299, "cpu-demo": 128, "ci": 64}
-
 def build_model_from_config(cfg: dict) -> nn.Module:
     "The network a config asks for: `sksha.model.build_model(...)` or the `TinyDetector`."
     m = cfg["model"]
     if m["arch"] == "tiny":
-        model = TinyDetector(**m["overrides"])
+        try: model = TinyDetector(**m["overrides"])
+        except TypeError as e: raise ConfigError(f"model.overrides={m['overrides']}: {e}") from None
         model.image_size = PROFILE_IMAGE_SIZE.get(cfg["profile"], 64)
         return model
     if m["arch"] != "sksha": raise ValueError(f"model.arch={m['arch']!r} is not known; use 'sksha' or 'tiny'")
@@ -307,7 +388,10 @@ def build_model_from_config(cfg: dict) -> nn.Module:
     except ImportError as e:
         raise RuntimeError(f"model.arch=sksha needs sksha.model.build_model, which is not available ({e}); "
                            "use model.arch=tiny to try the trainer without it") from None
-    return build_model(cfg["profile"], variant=m["variant"], weights=m["weights"], **m["overrides"])
+    try: return build_model(cfg["profile"], variant=m["variant"], weights=m["weights"], **m["overrides"])
+    except (ValueError, FileNotFoundError, TypeError) as e:
+        raise ConfigError(f"model settings (profile={cfg['profile']}, model.variant={m['variant']}, model.weights="
+                          f"{m['weights']}, model.overrides={m['overrides']}): {error_text(e)}") from None
 
 def model_image_size(model: nn.Module, cfg: dict) -> int:
     "The input size S the model expects (its config's, else the profile's)."
@@ -318,8 +402,15 @@ def model_image_size(model: nn.Module, cfg: dict) -> int:
 # %% ../nbs/12_train.ipynb #e6e704f4
 CHECKPOINT_FORMAT = "sksha-checkpoint-1"
 
-class CheckpointError(RuntimeError):
-    "A checkpoint file is missing, corrupt, or does not fit the model or run."
+class CheckpointError(UserError, RuntimeError):
+    "A checkpoint file is missing, corrupt, or does not fit the model or run (exit 1)."
+
+class CorruptCheckpointError(CheckpointError):
+    "A checkpoint whose files are missing, unreadable, changed since saving (digest), or not finite."
+
+class CheckpointNotFoundError(CheckpointError):
+    "No checkpoint at the path given: a wrong argument (exit 2)."
+    exit_code = 2
 
 def _atomic_write_text(path: Path, text: str) -> None:
     "Write `text` to `path` atomically: temporary file in the same folder, fsync, `os.replace`."
@@ -398,9 +489,11 @@ def save_checkpoint(folder: Path, model: nn.Module, meta: dict, optimizer=None, 
         weights = {k: v.detach().cpu().contiguous().clone() for k, v in _unwrap(model).state_dict().items()}
         save_file(weights, str(tmp / "model.safetensors"), metadata={"format": CHECKPOINT_FORMAT})
         meta = dict(meta, format=CHECKPOINT_FORMAT)
+        meta["sha256"] = {"model.safetensors": _sha256(tmp / "model.safetensors")}
         if optimizer is not None:
             tensors, plain = _split_optimizer_state(optimizer.state_dict())
             save_file(tensors, str(tmp / "training_state.safetensors"), metadata={"format": CHECKPOINT_FORMAT})
+            meta["sha256"]["training_state.safetensors"] = _sha256(tmp / "training_state.safetensors")
             meta["optimizer"] = plain
             meta["scheduler"] = scheduler.state_dict() if scheduler is not None else None
             meta["scaler"] = scaler.state_dict() if scaler is not None and scaler.is_enabled() else None
@@ -425,39 +518,70 @@ def resolve_checkpoint(path: str | os.PathLike, which: str = "last") -> Path:
     "A checkpoint folder from a run folder, a `checkpoints/` folder, a pointer JSON or the folder itself."
     path = Path(path)
     if (path / "checkpoint.json").is_file(): return path
+    if path.name == "checkpoint.json" and path.is_file(): return path.parent
     for pointer in (path / "checkpoints" / f"{which}.json", path / f"{which}.json", path):
         if pointer.is_file() and pointer.suffix == ".json":
             try: target = json.loads(pointer.read_text())["folder"]
             except (ValueError, KeyError, TypeError) as e:
-                raise CheckpointError(f"checkpoint pointer {pointer} is corrupt ({e}); delete it to start afresh") from None
+                raise CorruptCheckpointError(f"checkpoint pointer {pointer} is corrupt ({error_text(e)}); delete it to start afresh") from None
             folder = pointer.parent / target
             if not (folder / "checkpoint.json").is_file():
-                raise CheckpointError(f"checkpoint pointer {pointer} names {folder}, which has no checkpoint.json")
+                raise CorruptCheckpointError(f"checkpoint pointer {pointer} names {folder}, which has no checkpoint.json")
             return folder
-    raise CheckpointError(f"no checkpoint found at {path} (looked for checkpoint.json, checkpoints/{which}.json)")
+    if path.is_file():
+        raise CheckpointNotFoundError(f"{path} is a file; an sksha checkpoint is a folder (a run folder of sksha train, "
+                                      "or one with checkpoint.json and model.safetensors). Pickled .pt/.pth/.ckpt "
+                                      "files are never loaded: they can run code")
+    raise CheckpointNotFoundError(f"no checkpoint found at {path} (looked for checkpoint.json, checkpoints/{which}.json)")
+
+_VARIANT_FLAGS = {(False, False): "baseline", (True, False): "sks", (False, True): "ha", (True, True): "sksha"}
 
 def read_checkpoint_meta(folder: Path) -> dict:
-    "The parsed `checkpoint.json` of a checkpoint folder, with a clear error if it is missing or corrupt."
+    "The parsed `checkpoint.json` of a checkpoint folder, with a clear error if it is missing, corrupt or inconsistent."
     file = Path(folder) / "checkpoint.json"
-    try: meta = json.loads(file.read_text())
-    except FileNotFoundError: raise CheckpointError(f"checkpoint file {file} is missing") from None
-    except ValueError as e: raise CheckpointError(f"checkpoint file {file} is corrupt (not valid JSON: {e})") from None
+    try: meta = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError: raise CorruptCheckpointError(f"checkpoint file {file} is missing") from None
+    except ValueError as e: raise CorruptCheckpointError(f"checkpoint file {file} is corrupt (not valid JSON: {error_text(e)})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("config", {}), dict):
+        raise CorruptCheckpointError(f"checkpoint file {file} is corrupt: it holds {type(meta).__name__} JSON, not the "
+                                     "object sksha train writes")
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"checkpoint file {file} has format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
+    built, cfg = meta.get("model_config"), meta.get("config") or {}
+    if isinstance(built, dict) and cfg:
+        said = {"profile": cfg.get("profile"), "model.variant": (cfg.get("model") or {}).get("variant")}
+        was = {"profile": built.get("profile"), "model.variant": _VARIANT_FLAGS.get((bool(built.get("sks")), bool(built.get("ha"))))}
+        for k in said:
+            if said[k] != was[k]:
+                raise CorruptCheckpointError(f"checkpoint file {file} disagrees with itself: its config says {k}="
+                                             f"{said[k]!r} but its network was built as {was[k]!r} (model_config); "
+                                             "it was edited or mixed up: use the checkpoint as sksha train wrote it")
     return meta
 
-def _load_tensors(file: Path) -> dict[str, torch.Tensor]:
+def _load_tensors(file: Path, meta: dict | None = None) -> dict[str, torch.Tensor]:
+    "The tensors of a safetensors file, after checking its SHA-256 against the one recorded at save time."
     from safetensors.torch import load_file
-    if not file.is_file(): raise CheckpointError(f"checkpoint file {file} is missing")
+    if not file.is_file(): raise CorruptCheckpointError(f"checkpoint file {file} is missing")
+    want = ((meta or {}).get("sha256") or {}).get(file.name)
+    if meta is not None and want is None:
+        warn_once(f"{file.parent / 'checkpoint.json'} records no SHA-256 for {file.name} (saved by an older sksha): "
+                  "loaded without checking it")
+    if want is not None and _sha256(file) != want:
+        raise CorruptCheckpointError(f"checkpoint file {file} is corrupt: its SHA-256 differs from the one recorded in "
+                                     "checkpoint.json when it was saved; use another checkpoint (an earlier step "
+                                     "folder, --which last) or train again")
     try: return load_file(str(file))
-    except Exception as e: raise CheckpointError(f"checkpoint file {file} is corrupt or not a safetensors file ({e})") from None
+    except Exception as e: raise CorruptCheckpointError(f"checkpoint file {file} is corrupt or not a safetensors file ({error_text(e)})") from None
 
 def load_weights(model: nn.Module, path: str | os.PathLike, which: str = "best") -> dict:
-    "Load a checkpoint's weights into `model` (keys and shapes must match); returns its metadata."
+    "Load a checkpoint's weights into `model` (digest, finite values, keys and shapes must match); returns its metadata."
     folder = resolve_checkpoint(path, which)
     meta = read_checkpoint_meta(folder)
     file = folder / "model.safetensors"
-    weights = _load_tensors(file)
+    weights = _load_tensors(file, meta)
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad: raise CorruptCheckpointError(f"checkpoint file {file} holds weights that are not finite (NaN or inf) in "
+                                         f"{', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}; it cannot give a score")
     target = _unwrap(model).state_dict()
     missing, unexpected = sorted(set(target) - set(weights)), sorted(set(weights) - set(target))
     bad = [k for k in set(target) & set(weights) if target[k].shape != weights[k].shape]
@@ -601,8 +725,11 @@ def default_callbacks(cfg: dict) -> list[Callback]:
     return cbs
 
 # %% ../nbs/12_train.ipynb #4935b3d4
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UserError, RuntimeError):
     "The training loss became NaN or infinite."
+
+class RunExistsError(UsageError, FileExistsError):
+    "`train.resume=false`, but `train.out_dir` already holds a run."
 
 @dataclass
 class TrainResult:
@@ -626,7 +753,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, sched: dict, total: int | N
     "StepLR (`sched.kind=step`) or linear warm-up then cosine decay to 0 over `total` scheduler steps (`cosine`)."
     if sched["kind"] == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=sched["step_size"], gamma=sched["gamma"])
-    if not total: raise ValueError("sched.kind=cosine needs sched.interval=step (it decays over train.steps)")
+    if not total: raise ConfigError("sched.kind=cosine needs sched.interval=step (it decays over train.steps)")
     warm = max(int(sched["warmup"]), 0)
     def factor(i: int) -> float:
         if i < warm: return (i + 1) / (warm + 1)
@@ -649,9 +776,13 @@ class Trainer:
                  val_data: Dataset | None = None, callbacks: Sequence[Callback] = (), provenance: dict | None = None):
         self.cfg = cfg = copy.deepcopy(cfg)
         t = cfg["train"]
-        self.dist, self.device = init_distributed(t["device"])
+        try: self.dist, self.device = init_distributed(t["device"])
+        except ValueError as e: raise ConfigError(f"train.device={t['device']!r}: {error_text(e)}") from None
         seed_everything(t["seed"] + self.dist.rank, deterministic=t["deterministic"])
         self.out_dir = Path(str(t["out_dir"]).format(profile=cfg["profile"]))
+        if train_data is None and cfg["data"]["kind"] == "index" and not cfg["data"]["index"]:   # before building the model
+            raise ConfigError("data.kind=index needs data.index, the path of a CSV index (--set data.index=PATH)")
+        check_output_path(self.out_dir, "train.out_dir", kind="folder", inputs=[p for p in [cfg["data"]["index"]] if p])
         model = model if model is not None else build_model_from_config(cfg)
         self.image_size = model_image_size(model, cfg)
         if train_data is None:
@@ -661,11 +792,11 @@ class Trainer:
                                          "n_val": len(val_data) if val_data is not None else 0}
         self.train_data, self.val_data = train_data, val_data
         if t["val_every"] and val_data is None:
-            raise ValueError("train.val_every > 0 but there is no validation data; give val_data, set "
+            raise ConfigError("train.val_every > 0 but there is no validation data; give val_data, set "
                              "data.val_split/data.val_size, or --set train.val_every=0")
         cuda = self.device.type == "cuda"
         self.amp = cuda if t["amp"] == "auto" else bool(t["amp"])
-        if self.amp and not cuda: raise ValueError("train.amp=true needs a CUDA device; use amp=auto or false on CPU")
+        if self.amp and not cuda: raise ConfigError("train.amp=true needs a CUDA device; use amp=auto or false on CPU")
         sync_bn = (cuda if t["sync_bn"] == "auto" else bool(t["sync_bn"])) and self.dist.enabled
         if sync_bn: model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.memory_format = memory_format(t["channels_last"], self.device, self.amp)
@@ -681,7 +812,7 @@ class Trainer:
         self.loader = self._train_loader()
         self.steps_per_epoch = len(self.loader)
         if self.steps_per_epoch == 0:
-            raise ValueError(f"the training set has {len(train_data)} items, fewer than one batch of "
+            raise ConfigError(f"the training set has {len(train_data)} items, fewer than one batch of "
                              f"{t['batch_size']} x {self.dist.world_size} processes; lower train.batch_size")
         self.total_steps = t["steps"]
         self.step, self.best_metric, self.best_step, self.last_val = 0, None, None, {}
@@ -838,14 +969,7 @@ class Trainer:
                 raise CheckpointError(f"{self.ckpt_dir / 'last.json'} is visible to some processes only: under "
                                       "multi-node training train.out_dir must be on a file system every node can read")
         if not found: return False
-        folder = resolve_checkpoint(path, "last")
-        meta = load_weights(self.model, folder)
-        if "optimizer" not in meta: raise CheckpointError(f"checkpoint file {folder / 'checkpoint.json'} holds weights only; it cannot resume a run")
-        for key in ("profile", "model"):
-            if meta["config"].get(key) != self.cfg.get(key):
-                raise CheckpointError(f"checkpoint file {folder / 'checkpoint.json'} was written with {key}="
-                                      f"{meta['config'].get(key)!r}, this run has {self.cfg.get(key)!r}; use a new train.out_dir")
-        tensors = _load_tensors(folder / "training_state.safetensors")
+        folder, meta, tensors = self._resume_point(path)
         try:
             self.optimizer.load_state_dict(_join_optimizer_state(tensors, meta["optimizer"]))
             self.scheduler.load_state_dict(meta["scheduler"])
@@ -865,6 +989,56 @@ class Trainer:
         self.last_val = meta.get("metrics") or {}
         return True
 
+    def _read_resumable(self, folder: Path) -> tuple[dict, dict]:
+        "Load a checkpoint's weights into the model; return its metadata and training-state tensors."
+        meta = load_weights(self.model, folder)
+        if "optimizer" not in meta: raise CheckpointError(f"checkpoint file {folder / 'checkpoint.json'} holds weights only; it cannot resume a run")
+        for key in ("profile", "model"):
+            if meta["config"].get(key) != self.cfg.get(key):
+                raise CheckpointError(f"checkpoint file {folder / 'checkpoint.json'} was written with {key}="
+                                      f"{meta['config'].get(key)!r}, this run has {self.cfg.get(key)!r}; use a new train.out_dir")
+        return meta, _load_tensors(folder / "training_state.safetensors", meta)
+
+    def _resume_point(self, path: Path) -> tuple[Path, dict, dict]:
+        "The checkpoint to resume from: the last one or, if it is damaged, the newest intact step folder (saying so)."
+        try:
+            folder = resolve_checkpoint(path, "last")
+            return (folder, *self._read_resumable(folder))
+        except CorruptCheckpointError as e:
+            if path != self.out_dir: raise                  # a checkpoint named explicitly: no guessing
+            problem = error_text(e)
+        for older in sorted((p for p in self.ckpt_dir.glob("step_*") if p.is_dir()), reverse=True):
+            try: meta, tensors = self._read_resumable(older)
+            except CorruptCheckpointError: continue
+            if self.dist.is_main:
+                warn_once(f"{problem}. Resuming from the newest intact checkpoint instead: {older} (step {meta['step']}); "
+                          "the steps after it are trained again")
+                self._repoint(older, meta)
+            return older, meta, tensors
+        raise CorruptCheckpointError(f"{problem}; there is no intact earlier checkpoint in {self.ckpt_dir} to fall back "
+                                     f"to: delete {self.ckpt_dir} to start afresh, or use another train.out_dir")
+
+    def _repoint(self, folder: Path, meta: dict) -> None:
+        "Point last.json at `folder` and best.json at its best step (or remove best.json if that folder is gone)."
+        _atomic_write_text(self.ckpt_dir / "last.json", json.dumps({"folder": folder.name, "step": meta["step"]}))
+        best = meta.get("best_step")
+        target = self.ckpt_dir / f"step_{best:06d}" if isinstance(best, int) else None
+        if target is not None and (target / "checkpoint.json").is_file():
+            _atomic_write_text(self.ckpt_dir / "best.json", json.dumps({"folder": target.name, "step": best,
+                               "metric": self.cfg["train"]["metric"], "value": meta.get("best_metric")}))
+        else: (self.ckpt_dir / "best.json").unlink(missing_ok=True)
+
+    def _clean_interrupted_writes(self) -> None:
+        "Remove what a killed process left half-written in checkpoints/ (hidden temporary folders and files)."
+        if not self.ckpt_dir.is_dir(): return
+        left = sorted(p for p in self.ckpt_dir.iterdir() if (p.is_dir() and re.fullmatch(r"\.step_\d+\..+", p.name))
+                      or (p.is_file() and re.fullmatch(r"\.(last|best)\.json\..+\.tmp", p.name)))
+        for p in left:
+            if p.is_dir(): shutil.rmtree(p, ignore_errors=True)
+            else: p.unlink(missing_ok=True)
+        if left: warn_once(f"removed {len(left)} unfinished checkpoint write(s) that an interrupted run left in "
+                           f"{self.ckpt_dir}: {', '.join(p.name for p in left)}")
+
     # ---- the whole run -------------------------------------------------------------------------------------
     def _improved(self, value: float) -> bool:
         if self.best_metric is None: return True
@@ -876,14 +1050,16 @@ class Trainer:
     def fit(self) -> TrainResult:
         "Train until `train.steps`, validating and checkpointing as configured; resumes if asked to."
         t = self.cfg["train"]
+        if self.dist.is_main: self._clean_interrupted_writes()
         if t["resume"] is not False:
             if self.resume() and self.dist.is_main and t["progress"]:
                 print(f"resuming {self.out_dir} from step {self.step} of {self.total_steps}")
         elif (self.ckpt_dir / "last.json").is_file():
-            raise FileExistsError(f"{self.ckpt_dir} already holds a run and train.resume=false; use another "
+            raise RunExistsError(f"{self.ckpt_dir} already holds a run and train.resume=false; use another "
                                   "train.out_dir or train.resume=auto")
         if t["resume"] is True and self.step == 0 and not (self.ckpt_dir / "last.json").is_file():
-            raise CheckpointError(f"train.resume=true but {self.ckpt_dir / 'last.json'} does not exist")
+            raise CheckpointNotFoundError(f"train.resume=true but {self.ckpt_dir / 'last.json'} does not exist; "
+                                          "use train.resume=auto to start a new run")
         if self.dist.is_main: self.out_dir.mkdir(parents=True, exist_ok=True)
         self._cb("before_fit")
         beta = 0.9
@@ -961,26 +1137,36 @@ def train(config: str | os.PathLike | dict = "ci", # shipped profile name, YAML 
             dist.barrier(); dist.destroy_process_group()
 
 # %% ../nbs/12_train.ipynb #d959a348
+def _kept(out_dir: Path) -> str:
+    "What an interrupted or failed run left to resume from, and how."
+    try: folder = resolve_checkpoint(out_dir, "last")
+    except CheckpointError: return f"no checkpoint was saved in {out_dir} yet; the same command starts over"
+    step = int(folder.name.split("_")[-1]) if folder.name.startswith("step_") else "?"
+    return f"checkpoint {folder} (step {step}) is kept; run the same command again to resume from it"
+
+@command("train")
 def train_main(argv: list[str]) -> int:
     "`sksha train CONFIG [--set key=value ...]`: train or resume a detector."
     import argparse
     shipped = ", ".join(p.stem for p in sorted(config_dir().glob("*.yaml")))
     p = argparse.ArgumentParser(prog="sksha train", description="Train (or resume) a SKSHA-Net detector.",
                                 epilog=f"Shipped profiles: {shipped}. Multi-GPU: torchrun --nproc_per_node N "
-                                       "--no-python sksha train CONFIG ...")
+                                       f"--no-python sksha train CONFIG ... {EXIT_STATUS}")
     p.add_argument("config", help="YAML config file, or a shipped profile name")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.steps=50 (repeatable)")
     p.add_argument("--print-config", action="store_true", help="print the full config and exit")
     args = p.parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.overrides)
-        if args.print_config:
-            print(yaml.safe_dump(cfg, sort_keys=False)); return 0
-        result = train(cfg)
-    except (ValueError, KeyError, TypeError, FileNotFoundError, FileExistsError, CheckpointError, NonFiniteLossError, RuntimeError) as e:
-        print(f"sksha train: error: {e.args[0] if e.args else e}", file=sys.stderr)
-        return 1
+    try: cfg = load_config(args.config, args.overrides)
+    except UserError: raise
+    except (ValueError, KeyError, TypeError, FileNotFoundError) as e: raise UsageError(error_text(e)) from None
+    if args.print_config:
+        print(yaml.safe_dump(cfg, sort_keys=False)); return 0
+    out_dir = Path(str(cfg["train"]["out_dir"]).format(profile=cfg["profile"]))
+    try: result = train(cfg)
+    except KeyboardInterrupt: raise Interrupted(f"stopped by Ctrl-C; {_kept(out_dir)}") from None
+    except UserError: raise
+    except OSError as e: raise UserError(f"{error_text(e)}; {_kept(out_dir)}") from None
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"finished at step {result.step}; best validation {cfg['train']['metric']} = "
               f"{result.best_metric} at step {result.best_step}; run folder {result.out_dir}")

@@ -68,9 +68,9 @@ def test_bad_inputs():
 
 
 def test_cli_errors(tmp_path, capsys):
-    assert main(["evaluate", str(tmp_path / "missing")]) == 1
+    assert main(["evaluate", str(tmp_path / "missing")]) == 2          # a wrong argument: exit 2
     assert "no checkpoint found" in capsys.readouterr().err
-    assert main(["ablation", "--variants", "sksha,halo", "--out", str(tmp_path)]) == 1
+    assert main(["ablation", "--variants", "sksha,halo", "--out", str(tmp_path)]) == 2
     assert "unknown variant" in capsys.readouterr().err
 
 

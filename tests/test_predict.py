@@ -78,7 +78,7 @@ def test_every_input_gets_a_row_with_a_reason(predictor, inputs):
 def test_cli_exit_status_csv_and_json(checkpoint, inputs, tmp_path, capsys):
     args = [str(inputs["photos"]), str(inputs["videos"]), str(inputs["empty"]), str(inputs["missing"]),
             "--checkpoint", str(checkpoint), "--device", "cpu", "--frames", "2", "--quiet",
-            "--csv", str(tmp_path / "out.csv"), "--json", str(tmp_path / "out.json")]
+            "--csv", str(tmp_path / "out.csv"), "--json", str(tmp_path / "out.json"), "--allow-untrained"]
     assert main(["predict", *args]) == 1                        # something failed; the rest was scored
     out = capsys.readouterr().out
     assert "| path" in out and "no_face" in out and "9 items: 3 scored" in out
@@ -95,7 +95,8 @@ def test_cli_exit_status_csv_and_json(checkpoint, inputs, tmp_path, capsys):
 
 def test_cli_all_good_is_exit_0(checkpoint, inputs, capsys):
     assert predict_main([str(inputs["photos"] / "real.jpg"), str(inputs["videos"] / "zoom.mp4"), "--checkpoint",
-                         str(checkpoint), "--device", "cpu", "--frames", "2", "--quiet", "--detector", "haar"]) == 0
+                         str(checkpoint), "--device", "cpu", "--frames", "2", "--quiet", "--detector", "haar",
+                         "--allow-untrained"]) == 0
     assert "2 items: 2 scored" in capsys.readouterr().out
 
 

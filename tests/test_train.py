@@ -203,7 +203,7 @@ def test_cli_train_and_errors(tmp_path):
                          text=True, env=_cli_env())
     assert out.returncode == 0 and "steps: 7" in out.stdout
     out = subprocess.run([sksha, "train", "ci", "--set", "train.stepz=7"], capture_output=True, text=True, env=_cli_env())
-    assert out.returncode == 1 and "unknown config key 'train.stepz'" in out.stderr
+    assert out.returncode == 2 and "unknown config key 'train.stepz'" in out.stderr   # a configuration error: exit 2
     cfg = tmp_path / "my.yaml"
     cfg.write_text("profile: ci\nmodel: {arch: tiny}\ntrain: {steps: 4, val_every: 2, ckpt_every: 2, progress: false}\n"
                    "data: {train_size: 32, val_size: 16}\n")
