@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from .cli import EXIT_STATUS, check_output_path, command
 from .core import ModelOutput, get_device
 from .encoder import XCEPTION_CHANNELS, XceptionEncoder, check_width, read_state_dict, scale_channels
 from .halo import HaloAttention
@@ -422,10 +423,11 @@ def format_bench(results: list[BenchResult]) -> str:
 _DEFAULT_BATCH = {("cpu", "paper"): 4, ("cpu", "cpu-demo"): 8, ("cpu", "ci"): 8,
                   ("cuda", "paper"): 32, ("cuda", "cpu-demo"): 64, ("cuda", "ci"): 64}
 
+@command("bench")
 def bench_main(argv: list[str]) -> int:
     "`sksha bench`: time a training step and inference per image, and peak memory, for a profile and variants."
     p = argparse.ArgumentParser(prog="sksha bench", description="Time a training step (forward, loss, backward, "
-                                "Adam) and inference per image, and peak memory, for a profile and variants.")
+                                "Adam) and inference per image, and peak memory, for a profile and variants.", epilog=EXIT_STATUS)
     p.add_argument("--profile", default="cpu-demo", choices=sorted(PROFILES))
     p.add_argument("--variant", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
                    help="variants timed interleaved in one run (default: all four); the baseline is always timed "
@@ -450,6 +452,8 @@ def bench_main(argv: list[str]) -> int:
     p.add_argument("--weights", default=None, help="local ImageNet weights for the encoder (optional)")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     a = p.parse_args(argv)
+    if a.threads is not None and a.threads < 1: p.error(f"--threads {a.threads}: use 1 or more")
+    if a.json: check_output_path(a.json, "--json", "file")      # before the minutes of timing, not after
     if a.threads: torch.set_num_threads(a.threads)
     try: dev = get_device(a.device)
     except ValueError as e: p.error(str(e))

@@ -84,6 +84,7 @@ DEFAULTS: dict[str, Any] = {
         "grad_clip": None,          # max gradient norm; None = no clipping
         "amp": "auto",              # mixed precision: 'auto' (on with CUDA), True, False
         "channels_last": "auto",    # channels-last tensors: 'auto' (on a CPU, and on CUDA with amp), True, False
+        "compile": False,           # torch.compile the training forward pass (the first steps compile: minutes on a CPU)
         "sync_bn": "auto",          # SyncBatchNorm under DDP: 'auto' (on with CUDA), True, False
         "device": "auto",
         "seed": 0,
@@ -249,6 +250,7 @@ _RULES: list[tuple[str, Callable[[Any], bool], str]] = [  # key, test, what the 
     ("train.live_plot", lambda v: v in _FLAG, "auto, true or false"),
     ("train.tensorboard", lambda v: v in _FLAG, "auto, true or false"),
     ("train.channels_last", lambda v: v in _FLAG, "auto, true or false"),
+    ("train.compile", lambda v: isinstance(v, bool), "true or false"),
     ("train.deterministic", lambda v: isinstance(v, bool), "true or false"),
     ("train.progress", lambda v: isinstance(v, bool), "true or false"),
     ("train.device", lambda v: isinstance(v, str) and v != "", "auto, cpu or cuda[:N]"),
@@ -803,6 +805,8 @@ class Trainer:
         model = model.to(self.device, memory_format=self.memory_format)
         self.model = nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index] if cuda else None) \
             if self.dist.enabled else model
+        # the training forward pass, compiled if asked; checkpoints, validation and callbacks keep the plain module
+        self._forward = torch.compile(self.model) if t["compile"] else self.model
         o = cfg["optim"]
         self.optimizer = torch.optim.Adam(_unwrap(self.model).parameters(), lr=o["lr"],
                                           weight_decay=o["weight_decay"], betas=tuple(o["betas"]))
@@ -855,7 +859,7 @@ class Trainer:
         x = self._flip(x)
         l = self.cfg["loss"]
         with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
-            out = self.model(x)
+            out = self._forward(x)
         parts = sksha_loss(out, x, y, w1=l["w1"], w2=l["w2"], flood=l["flood"])
         self._check_finite(parts)
         self.optimizer.zero_grad(set_to_none=True)

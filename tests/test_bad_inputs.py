@@ -283,9 +283,10 @@ def tables(world) -> dict:
             case(["bench", "--profile", "nope"], 2, "--profile", "invalid choice"),
             case(["bench", "--profile", "ci", "--width", "0"], 2, "width"),
             case(["bench", "--profile", "ci", "--device", "cuda" if NO_CUDA else "tpu"], 2, "cuda" if NO_CUDA else "tpu"),
-            case(["bench", "--profile", "ci", "--threads", "-2"], (1, 2), "positive"),   # 06_model: should name --threads, exit 2
+            case(["bench", "--profile", "ci", "--threads", "-2"], 2, "--threads -2"),
             case(["bench", "--profile", "ci", "--variant", "baseline", "--mode", "infer", "--batch-size", "1",
-                  "--warmup", "0", "--repeats", "1", "--json", "/proc/sksha_bench.json"], (1, 2), "/proc/sksha_bench.json"),
+                  "--warmup", "0", "--repeats", "1", "--json", "/proc/sksha_bench.json"], 2, "--json /proc/sksha_bench.json"),
+            case(["bench", "--profile", "ci", "--compile", "--warmup", "0"], 2, "--compile needs --warmup"),
         ],
         "demo": [
             case(["demo", "--profile", "ci", "--minutes", "-1", "--out", w / "d1"], 2, "--minutes"),

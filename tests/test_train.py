@@ -302,3 +302,14 @@ def test_cosine_schedule_warms_up_and_decays(tmp_path):
     assert all(a > b for a, b in zip(lrs[1:], lrs[2:])) and lrs[-1] == pytest.approx(0, abs=1e-12)
     with pytest.raises(ValueError, match="cosine"):
         tiny_run(tmp_path / "e", steps=4, extra=["sched.kind=cosine", "sched.interval=epoch"])
+
+
+def test_compile_and_memory_format_settings(tmp_path):
+    "train.compile wraps only the training forward pass; train.channels_last: auto is channels-last on a CPU."
+    cfg = load_config("ci", TINY + [f"train.out_dir={tmp_path}", "train.compile=true"])
+    trainer = T.Trainer(cfg)
+    assert trainer.memory_format == torch.channels_last
+    assert trainer._forward is not trainer.model and getattr(trainer._forward, "_orig_mod", None) is trainer.model
+    plain = T.Trainer(load_config("ci", TINY + [f"train.out_dir={tmp_path / 'b'}", "train.channels_last=false"]))
+    assert plain._forward is plain.model and plain.memory_format == torch.contiguous_format
+    with pytest.raises(Exception, match="train.compile"): load_config("ci", ["train.compile=maybe"])
