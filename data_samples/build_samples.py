@@ -5,7 +5,8 @@
 
 What it writes (everything it owns is deleted and rewritten, so a re-run gives the same files):
   real/london/NNN_EE.jpg        face crops of the Face Research Lab London Set (EE = 03 neutral, 08 smiling)
-  real/congress/<ID>.jpg        face crops of a seeded subset of US Congress portraits (real only, split 'congress')
+  real/congress/<ID>.jpg        face crops of every US Congress portrait with a detected face (real only), one per
+                                person, split by person: 'congress' (held out), 'congress_val', 'congress_train'
   fake/self_blend/NNN_EE.jpg    a self-blended image of each London crop     (sksha.forgery.self_blend)
   fake/face_swap/NNN_EE.jpg     each London crop with the face of another London sitter of the same split
   masks/<method>/NNN_EE.png     the blend mask of each fake (0-255 = blend weight 0-1)
@@ -13,8 +14,14 @@ What it writes (everything it owns is deleted and rewritten, so a re-run gives t
   manifest.csv                  one row per image: path,label,method,identity,split,source,mask,expression,partner,landmarks
 
 Rules it follows (facepool/README.md): fakes are made from the London set only (its sitters consented to altered
-forms); congress portraits are never manipulated; train/val/test hold disjoint London identities, and each
-identity's reals and the fakes made from them sit in the same split.
+forms); congress portraits are never manipulated here, and no congress-derived image is ever written (they may be
+self-blended in memory only, during training, validation and testing); train/val/test hold disjoint London
+identities, and each identity's reals and the fakes made from them sit in the same split.
+
+Congress groups: the portraits are taken in one seeded permutation (drawn after the London split, from the same
+generator); the first --congress with a face are the held-out split 'congress' (no training or model selection
+sees them), the next --congress-val are 'congress_val' (validation, threshold selection), and the rest (or at most
+--congress-train) are 'congress_train'. Growing the later groups never changes the held-out one.
 """
 from __future__ import annotations
 
@@ -51,11 +58,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=160, help="side of the square face crops in pixels")
     p.add_argument("--margin", type=float, default=1.3, help="crop side = margin x the longer side of the face box")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality of the face crops")
-    p.add_argument("--congress", type=int, default=100, help="how many congress portraits to include")
+    p.add_argument("--congress", type=int, default=100,
+                   help="congress portraits in the held-out split 'congress' (the first ones of the seeded order)")
+    p.add_argument("--congress-val", type=int, default=100,
+                   help="congress portraits in 'congress_val' (the next ones of the seeded order)")
+    p.add_argument("--congress-train", type=int, default=None,
+                   help="at most this many congress portraits in 'congress_train' (default: all the rest)")
     p.add_argument("--val", type=int, default=16, help="London identities in the val split")
     p.add_argument("--test", type=int, default=16, help="London identities in the test split")
-    p.add_argument("--seed", type=int, default=0, help="seed for splits, partners, fakes and the congress subset")
-    return p.parse_args(argv)
+    p.add_argument("--seed", type=int, default=0, help="seed for splits, partners, fakes and the congress order")
+    args = p.parse_args(argv)
+    for name in ("congress", "congress_val", "congress_train"):
+        value = getattr(args, name)
+        if value is not None and value < 0: p.error(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+    return args
+
+
+CONGRESS_SPLITS = ("congress", "congress_val", "congress_train")  # held out, validation, training
+
+
+def congress_split(n_done: int, n_held: int, n_val: int) -> str:
+    "The split of the next face-bearing congress portrait when `n_done` came before it in the seeded order."
+    return "congress" if n_done < n_held else "congress_val" if n_done < n_held + n_val else "congress_train"
 
 
 def check_facepool(root: Path) -> None:
@@ -182,28 +206,34 @@ def main(argv=None) -> int:
         rows.append(dict(base, path=f"fake/face_swap/{fid}_{code}.jpg", method="face_swap",
                          mask=f"masks/face_swap/{fid}_{code}.png", partner=f"london_{partner}"))
 
-    # 3. congress portraits: a seeded subset, real only
+    # 3. congress portraits, real only, one per person: held out / val / train in one seeded order
     portraits = sorted((pool / CONGRESS).glob("*.jpg"))
+    n_train = len(portraits) if args.congress_train is None else args.congress_train
+    n_total = args.congress + args.congress_val + n_train
     n_congress = 0
     for src in [portraits[i] for i in rng.permutation(len(portraits))]:
-        if n_congress >= args.congress: break
+        if n_congress >= n_total: break
         found = face_crop(src, args.size, args.margin)
         if found is None:
             print(f"  no face in {src}: skipped"); continue
         crop, lm, _ = found
         rel = f"real/congress/{src.stem}.jpg"
-        write_jpeg(out / rel, crop, args.quality)
-        rows.append(dict(path=rel, label=0, method="real", identity=f"congress_{src.stem}", split="congress",
+        write_jpeg(out / rel, crop, args.quality)  # the real crop only: never a manipulated congress image
+        rows.append(dict(path=rel, label=0, method="real", identity=f"congress_{src.stem}",
+                         split=congress_split(n_congress, args.congress, args.congress_val),
                          source=f"{CONGRESS}/{src.name}", mask="", expression="portrait", partner="",
                          landmarks=format_landmarks(lm)))
         n_congress += 1
+    short = {s: n for s, n in zip(CONGRESS_SPLITS, (args.congress, args.congress_val, args.congress_train))
+             if n is not None and sum(r["split"] == s for r in rows) < n}
+    if short: print(f"  warning: fewer face-bearing congress portraits than asked for in {sorted(short)}")
 
     # 4. the sample video: one test-split London sitter, neutral photo
     vid_id = sorted(f for f in split if split[f] == "test")[0]
     n_frames = write_video(out / f"video/london_{vid_id}_zoom.mp4", load_image(pool / LONDON["03"][0] / f"{vid_id}_03.jpg"))
 
     # 5. manifest
-    order = {"train": 0, "val": 1, "test": 2, "congress": 3}
+    order = {"train": 0, "val": 1, "test": 2, "congress": 3, "congress_val": 4, "congress_train": 5}
     rows.sort(key=lambda r: (order[r["split"]], r["method"] != "real", r["method"], r["path"]))
     with open(out / "manifest.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
@@ -214,7 +244,7 @@ def main(argv=None) -> int:
     print(f"wrote {len(rows)} images to {out} in {time.time() - t0:.1f} s; video: {n_frames} frames")
     ids = {s: len({r['identity'] for r in rows if r['split'] == s}) for s in order}
     for s in order:
-        print(f"  {s:9s} identities {ids[s]:4d}  " +
+        print(f"  {s:14s} identities {ids[s]:4d}  " +
               "  ".join(f"{m} {counts.get((s, m), 0)}" for m in ("real", "self_blend", "face_swap")))
     return 0
 

@@ -486,7 +486,7 @@ def import_deepfakebench_json(json_path: str | os.PathLike,  # a DeepfakeBench d
 # %% ../nbs/11_datasets.ipynb #2d26e2df
 MANIFEST_COLUMNS = ("path", "label", "method", "identity", "split", "source", "mask")
 
-def load_manifest(split: str | Sequence[str] | None = None,  # keep only these splits ('train', 'val', 'test', 'congress')
+def load_manifest(split: str | Sequence[str] | None = None,  # keep only these splits ('train', 'val', 'test', 'congress_train', 'congress_val', 'congress')
                  ) -> list[dict]:
     "Rows of `data_samples/manifest.csv` with absolute `path`/`mask`, integer `label` and a `video` id."
     folder = samples_dir()
