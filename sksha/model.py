@@ -67,7 +67,7 @@ class ModelConfig:
     ha_halo_size: int = 2                   # halo h (window b + 2h)
     ha_heads: int = 8                       # attention heads (728 / 8 = 91 dims each); must divide 728 x width
     ha_mask_padding: bool = True            # mask padded key positions out of the softmax
-    encoder_weights: str | None = None      # local ImageNet weights of legacy_xception; None: random init
+    encoder_weights: str | None = None      # 'imagenet' (timm's pretrained mechanism) or a local file; None: random init
 
     def __post_init__(self):
         if not isinstance(self.image_size, int) or self.image_size < 32:
@@ -159,7 +159,7 @@ class SKSHANet(nn.Module):
 # %% ../nbs/06_model.ipynb #dc4b731f
 def build_model(profile: str = "ci",                 # 'paper' (299), 'cpu-demo' (128, half width) or 'ci' (64)
                 variant: str = "sksha",              # 'baseline', 'sks', 'ha' or 'sksha'
-                weights: str | os.PathLike | None = None,  # local ImageNet weights for the encoder
+                weights: str | os.PathLike | None = None,  # encoder: 'imagenet' (timm, cached) or a local file
                 **overrides,                         # any other ModelConfig field
                ) -> SKSHANet:
     "SKSHA-Net for a named profile and ablation variant."
@@ -449,7 +449,9 @@ def bench_main(argv: list[str]) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--mode", default="both", choices=["train", "infer", "both"])
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--weights", default=None, help="local ImageNet weights for the encoder (optional)")
+    p.add_argument("--weights", default=None, help="ImageNet weights for the encoder (optional): 'imagenet' (timm's "
+                   "pretrained mechanism: the internet once, then timm's cache) or a local file; nothing is "
+                   "downloaded without 'imagenet'")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     a = p.parse_args(argv)
     if a.threads is not None and a.threads < 1: p.error(f"--threads {a.threads}: use 1 or more")

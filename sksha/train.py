@@ -51,7 +51,8 @@ DEFAULTS: dict[str, Any] = {
     "model": {
         "arch": "sksha",            # 'sksha' = sksha.model.build_model; 'tiny' = TinyDetector (tests, teaching)
         "variant": "sksha",         # 'sksha' | 'baseline' | 'sks' | 'ha' (the paper's ablation rows)
-        "weights": None,            # local ImageNet weights file for the encoder (never downloaded)
+        "weights": None,            # encoder ImageNet weights: 'imagenet' (timm: internet once, then its cache) or a
+                                    # local file; None: random init (nothing is downloaded unless 'imagenet')
         "overrides": {},            # extra ModelConfig fields, passed to build_model
     },
     "data": {
@@ -211,6 +212,8 @@ _RULES: list[tuple[str, Callable[[Any], bool], str]] = [  # key, test, what the 
     ("profile", lambda v: v in PROFILE_IMAGE_SIZE, "one of paper, cpu-demo, ci"),
     ("model.arch", lambda v: v in ("sksha", "tiny"), "'sksha' or 'tiny'"),
     ("model.variant", lambda v: v in ("sksha", "baseline", "sks", "ha"), "one of sksha, baseline, sks, ha"),
+    ("model.weights", lambda v: v is None or (isinstance(v, (str, Path)) and str(v).strip() != ""),
+     "null, imagenet (timm's ImageNet weights: the internet once, then timm's cache) or the path of a local weights file"),
     ("model.overrides", lambda v: isinstance(v, dict), "a mapping of ModelConfig fields, e.g. {width: 0.5}"),
     ("data.kind", lambda v: v in ("random", "samples", "index"), "one of random, samples, index"),
     ("data.image_size", lambda v: v is None or _num(v, 8, integer=True), "null or an integer >= 8"),

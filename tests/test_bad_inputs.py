@@ -17,6 +17,7 @@ import pickle
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -174,6 +175,8 @@ def case(argv, code, *names, guard=(), env=None, traceback=False, check=None):
 
 def tables(world) -> dict:
     w, run, good, photos, odd = world["w"], world["run"], world["good"], world["photos"], world["odd"]
+    with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]   # nothing listens there
+    OFFLINE = {"TORCH_HOME": str(w / "empty_torch_home"), "https_proxy": f"http://127.0.0.1:{port}", "no_proxy": ""}
     T = world["train_args"]
     P = ["predict", photos, "--device", "cpu", "--quiet", "--crops"]
     return {
@@ -217,6 +220,9 @@ def tables(world) -> dict:
                  "--set train.out_dir=", "YAML tag"),
             case(["train", *T, "--set", f"model.weights={w / 'model.pt'}", "--set", "model.arch=sksha",
                   "--set", f"train.out_dir={w / 'r0'}"], 2, "model.weights", "model.pt"),
+            case(["train", *T, "--set", "model.weights=imagenet", "--set", "model.arch=sksha",
+                  "--set", f"train.out_dir={w / 'r_imagenet'}"], 2, "model.weights=imagenet", "looks offline",
+                 "model.weights=/path/to/xception-43020ad28.pth", env=OFFLINE, check="no_dir:r_imagenet"),
             case(["train", *T, "--set", f"train.out_dir={w / 'a_file'}"], 2, "train.out_dir", "a_file", "is a file",
                  guard=[w / "a_file"]),
             case(["train", *T, "--set", "train.out_dir=/proc/sksha_run"], 2, "train.out_dir", "/proc"),
@@ -287,6 +293,8 @@ def tables(world) -> dict:
             case(["bench", "--profile", "ci", "--variant", "baseline", "--mode", "infer", "--batch-size", "1",
                   "--warmup", "0", "--repeats", "1", "--json", "/proc/sksha_bench.json"], 2, "--json /proc/sksha_bench.json"),
             case(["bench", "--profile", "ci", "--compile", "--warmup", "0"], 2, "--compile needs --warmup"),
+            case(["bench", "--profile", "ci", "--variant", "baseline", "--weights", "imagenet"], 2, "weights='imagenet'",
+                 "looks offline", "--weights /path/to/xception-43020ad28.pth", env=OFFLINE),
         ],
         "demo": [
             case(["demo", "--profile", "ci", "--minutes", "-1", "--out", w / "d1"], 2, "--minutes"),

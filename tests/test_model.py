@@ -68,6 +68,8 @@ def test_width_errors_name_the_fix(tmp_path):
     torch.save(XceptionEncoder(warn_random=False).state_dict(), tmp_path / "imagenet.pth")
     with pytest.raises(ValueError, match="only for the full-width Xception"):
         build_model("cpu-demo", weights=tmp_path / "imagenet.pth")
+    with pytest.raises(ValueError, match="only for the full-width Xception"):   # refused before anything is fetched
+        build_model("cpu-demo", weights="imagenet")
 
 def test_width_one_encoder_is_timms_legacy_xception_seed_for_seed():
     import timm
@@ -217,3 +219,104 @@ def test_bench_default_times_every_variant_against_the_baseline(tmp_path):
 def test_bench_command_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as e: main(["bench", "--profile", "ci"] + argv)
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+# `weights="imagenet"`: timm's pretrained mechanism (issue 11). Offline-safe: a local file through timm's overlay,
+# timm's cache in a temporary TORCH_HOME, and the two ways a fetch fails (no network, a failed download).
+
+ROUTE = "model.weights=/path/to/xception-43020ad28.pth"
+
+def closed_port() -> int:
+    "A local TCP port nothing listens on (connecting to it is refused at once)."
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+def no_download(*args, **kwargs):
+    import urllib.error
+    raise urllib.error.URLError("simulated outage")
+
+@pytest.fixture
+def xception_file(tmp_path):
+    "A legacy_xception state dict (seed 0, ImageNet head included) saved under the ImageNet file's name."
+    import timm
+    torch.manual_seed(0)
+    state = timm.create_model("legacy_xception", pretrained=False).state_dict()
+    torch.save(state, tmp_path / "xception-43020ad28.pth")
+    return tmp_path / "xception-43020ad28.pth", state
+
+def test_imagenet_loads_through_timms_pretrained_file_overlay(xception_file):
+    path, state = xception_file
+    enc = XceptionEncoder(warn_random=False)
+    enc.load_imagenet_weights("imagenet", pretrained_cfg_overlay=dict(file=str(path)))
+    own = enc.state_dict()
+    assert set(state) - set(own) == {"fc.weight", "fc.bias"} and set(own) < set(state)   # the head was dropped
+    assert all(torch.equal(v, state[k]) for k, v in own.items())
+    with pytest.raises(ValueError, match="applies to weights='imagenet' only"):
+        enc.load_imagenet_weights(path, pretrained_cfg_overlay=dict(file=str(path)))
+    with pytest.raises(FileNotFoundError, match="nowhere.pth"):
+        enc.load_imagenet_weights("imagenet", pretrained_cfg_overlay=dict(file=str(path.parent / "nowhere.pth")))
+
+def test_imagenet_uses_timms_cache_without_network(xception_file, tmp_path, monkeypatch):
+    import sksha.encoder
+    path, state = xception_file
+    cache = tmp_path / "torch_home" / "hub" / "checkpoints"
+    cache.mkdir(parents=True); (cache / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    monkeypatch.setattr(sksha.encoder, "unreachable", lambda *a, **k: pytest.fail("probed the network"))
+    assert sksha.encoder.imagenet_cache_file() == cache / path.name
+    model = build_model("ci", "baseline", weights="imagenet")
+    assert all(torch.equal(v, state[k]) for k, v in model.encoder.state_dict().items())
+
+def test_imagenet_offline_fails_at_once_with_the_local_file_route(tmp_path, monkeypatch):
+    import time
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{closed_port()}")   # no network, the same on every machine
+    monkeypatch.setenv("no_proxy", "")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    t0 = time.perf_counter()
+    with pytest.raises(FileNotFoundError) as caught: XceptionEncoder(weights="imagenet")
+    assert time.perf_counter() - t0 < 10                                    # a guard against hangs, not a benchmark
+    msg = str(caught.value)
+    assert "\n" not in msg and "looks offline" in msg and "Connection refused" in msg
+    assert ROUTE in msg and "xception-43020ad28.pth" in msg and "timm's cache is checked first" in msg
+    assert str(tmp_path / "empty" / "hub" / "checkpoints" / "xception-43020ad28.pth") in msg
+    assert not (tmp_path / "empty").exists()                              # nothing was created
+
+def test_imagenet_failed_download_names_the_reason_and_the_route(tmp_path, monkeypatch):
+    import sksha.encoder
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(sksha.encoder, "unreachable", lambda *a, **k: None)   # the host answers, the download fails
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    with pytest.raises(FileNotFoundError, match="the download failed .URLError.*simulated outage") as caught:
+        build_model("ci", "baseline", weights="imagenet")
+    assert ROUTE in str(caught.value) and "\n" not in str(caught.value)
+
+def test_a_path_named_imagenet_is_a_path(tmp_path):
+    from pathlib import Path
+    with pytest.raises(FileNotFoundError, match="never downloaded"): XceptionEncoder(weights=Path("imagenet"))
+
+def test_bench_imagenet_offline_is_a_usage_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("no_proxy", "")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as ex:
+        main(["bench", "--profile", "ci", "--variant", "baseline", "--weights", "imagenet"])
+    assert ex.value.code == 2
+    last = err.getvalue().strip().splitlines()[-1]
+    assert last.startswith("sksha bench: error: weights='imagenet'") and ROUTE in last
+
+def test_a_hanging_network_probe_gives_up_after_its_timeout(monkeypatch):
+    "A DNS lookup or connection that never answers (a dropped packet, a dead resolver) cannot hang `imagenet`."
+    import socket, threading, time
+    from sksha.encoder import unreachable
+    release = threading.Event()
+    def hang(*args, **kwargs): release.wait(30); raise OSError("released")
+    monkeypatch.setattr(socket, "create_connection", hang)
+    monkeypatch.delenv("https_proxy", raising=False); monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    t0 = time.perf_counter()
+    try: why = unreachable("https://github.com/x.pth", timeout=0.5)
+    finally: release.set()
+    assert time.perf_counter() - t0 < 5 and why == "no answer from github.com:443 within 0.5 s"

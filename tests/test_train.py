@@ -174,6 +174,22 @@ def test_config_errors():
         cfg = load_config(name)
         assert cfg["profile"] == name and set(cfg) == set(T.DEFAULTS)
     assert load_config("paper")["train"]["batch_size"] == 32
+    assert load_config("ci", ["model.weights=imagenet"])["model"]["weights"] == "imagenet"
+    assert load_config("ci", ["model.weights=/data/xception-43020ad28.pth"])["model"]["weights"].endswith(".pth")
+    for bad in ("model.weights=5", "model.weights=[a]", "model.weights=' '"):
+        with pytest.raises(T.ConfigError, match="model.weights.*imagenet.*local weights file"): load_config("ci", [bad])
+
+
+@pytest.mark.skipif(not HAVE_MODEL, reason="needs sksha.model")
+def test_imagenet_weights_offline_is_a_config_error(tmp_path, monkeypatch):
+    "model.weights=imagenet without network or cached file: a ConfigError (exit 2) naming the local-file route."
+    import socket
+    with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("no_proxy", "")
+    with pytest.raises(T.ConfigError, match=r"model.weights=imagenet.*looks offline.*model.weights=/path/to/xception"):
+        T.build_model_from_config(load_config("ci", ["model.weights=imagenet"]))
 
 
 def test_bad_run_settings(tmp_path):
