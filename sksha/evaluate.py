@@ -23,11 +23,11 @@ from .cli import EXIT_STATUS, Interrupted, UsageError, check_output_path, comman
 from .metrics import accuracy, bootstrap_ci, equal_error_rate, roc_auc, video_scores
 
 # %% auto #0
-__all__ = ['METRICS', 'PROTOCOLS', 'Predictions', 'summarize', 'false_alarm_rate', 'format_value', 'markdown_table',
-           'intra_dataset', 'intra_dataset_table', 'cross_dataset', 'cross_dataset_table', 'cross_manipulation',
-           'cross_manipulation_table', 'file_digest', 'provenance', 'save_results', 'fake_probability', 'predict',
-           'load_detector', 'build_test_data', 'data_index_path', 'ablation', 'ablation_table', 'evaluate_checkpoints',
-           'render_results', 'evaluate_main', 'ablation_main']
+__all__ = ['METRICS', 'PROTOCOLS', 'Predictions', 'summarize', 'false_alarm_rate', 'operating_threshold', 'threshold_record',
+           'format_value', 'markdown_table', 'intra_dataset', 'intra_dataset_table', 'cross_dataset',
+           'cross_dataset_table', 'cross_manipulation', 'cross_manipulation_table', 'file_digest', 'provenance',
+           'save_results', 'fake_probability', 'predict', 'load_detector', 'build_test_data', 'data_index_path',
+           'ablation', 'ablation_table', 'evaluate_checkpoints', 'render_results', 'evaluate_main', 'ablation_main']
 
 # %% ../nbs/13_evaluate.ipynb #33f24b67
 @dataclass
@@ -99,6 +99,25 @@ def false_alarm_rate(labels, probs, threshold: float = 0.5) -> float:
     y, p = np.asarray(labels, float).reshape(-1), np.asarray(probs, float).reshape(-1)
     if not (y == 0).any(): raise ValueError("no real face (label 0) among the samples: the false-alarm rate is undefined")
     return float((p[y == 0] >= threshold).mean())
+
+# %% ../nbs/13_evaluate.ipynb #24aa62f2
+def operating_threshold(real_probs, false_alarm: float = 0.05) -> float:
+    "The threshold that calls at most `false_alarm` of these (validation) reals fake: midway between two scores."
+    p = np.sort(np.asarray(real_probs, float).reshape(-1))[::-1]
+    if p.size == 0: raise ValueError("no real faces to choose a threshold on: the validation set needs reals")
+    if not np.isfinite(p).all(): raise ValueError("some validation scores are NaN or infinite; the model is broken")
+    if not 0 <= false_alarm < 1: raise ValueError(f"false_alarm={false_alarm!r}: use a rate in [0, 1), e.g. 0.05")
+    k = int(np.floor(false_alarm * p.size + 1e-9))          # this many reals may score at or above the threshold
+    upper = p[k - 1] if k > 0 else 1.0
+    return float(min((upper + p[k]) / 2, np.nextafter(1.0, 0)) if upper > p[k] else np.nextafter(p[k], 1.0))
+
+def threshold_record(real_probs, false_alarm: float = 0.05, split: str = "val") -> dict:
+    "What a checkpoint stores about its operating threshold: value, rule, and the rates it gives on those reals."
+    t = operating_threshold(real_probs, false_alarm)
+    p = np.asarray(real_probs, float).reshape(-1)
+    return {"value": t, "target_false_alarm": float(false_alarm), "split": split, "n_reals": int(p.size),
+            "false_alarm": float((p >= t).mean()), "false_alarm_at_0.5": float((p >= 0.5).mean()),
+            "rule": f"keeps the false-alarm rate on the {p.size} {split} reals at or below {100 * false_alarm:g} %"}
 
 # %% ../nbs/13_evaluate.ipynb #950aa64c
 def format_value(v, percent: bool = True, digits: int = 1, ci: bool = True) -> str:

@@ -19,15 +19,19 @@ from .datasets import load_manifest
 from .faces import LANDMARK_NAMES
 
 # %% auto #0
-__all__ = ['METHODS', 'CONSENTED_PREFIX', 'FREQUENCY_JITTERS', 'MASK_SHAPES', 'format_landmarks', 'parse_landmarks',
-           'is_consented', 'london_reals', 'load_face', 'as_rng', 'check_face', 'to_uint8', 'color_jitter',
-           'frequency_jitter', 'random_affine', 'landmark_mask', 'deform_mask', 'blend', 'Forgery', 'self_blend',
-           'similarity_transform', 'color_transfer', 'face_swap', 'check_consented', 'make_forgery', 'plot_gallery',
-           'to_model_input', 'flip_and_jpeg', 'OnlineSelfBlendDataset', 'PairedSampler', 'FixedPseudoFakeDataset']
+__all__ = ['METHODS', 'CONSENTED_PREFIX', 'PUBLIC_DOMAIN_PREFIX', 'CONGRESS_GROUPS', 'FREQUENCY_JITTERS', 'MASK_SHAPES',
+           'DEGRADATIONS', 'DEGRADE_P', 'DEGRADE_P_CLEAN', 'format_landmarks', 'parse_landmarks', 'is_consented',
+           'is_public_domain_real', 'may_self_blend', 'london_reals', 'congress_reals', 'load_face', 'as_rng',
+           'check_face', 'to_uint8', 'color_jitter', 'frequency_jitter', 'random_affine', 'landmark_mask',
+           'deform_mask', 'blend', 'Forgery', 'self_blend', 'similarity_transform', 'color_transfer', 'face_swap',
+           'check_consented', 'check_self_blendable', 'is_in_memory_only', 'check_showable', 'make_forgery',
+           'plot_gallery', 'jpeg_round_trip', 'degrade', 'to_model_input', 'flip_and_jpeg', 'augment_pair_item',
+           'resize_to', 'OnlineSelfBlendDataset', 'PairedSampler', 'FixedPseudoFakeDataset']
 
 # %% ../nbs/10_forgery.ipynb #3e1c4357
 METHODS = ("self_blend", "face_swap")  # the manipulation methods this module can make
 CONSENTED_PREFIX = "frl_london_"  # manifest `source` of photos whose sitters agreed to altered forms
+PUBLIC_DOMAIN_PREFIX = "us_congress"  # manifest `source` of the public-domain congress portraits
 
 # %% ../nbs/10_forgery.ipynb #26cbe1ad
 def format_landmarks(landmarks: np.ndarray) -> str:
@@ -43,15 +47,34 @@ def parse_landmarks(text: str | Sequence[float] | np.ndarray) -> np.ndarray:
 
 # %% ../nbs/10_forgery.ipynb #3de4b7c3
 def is_consented(row: dict) -> bool:
-    "True for a real London crop: its sitter agreed to altered forms, so it may be manipulated."
+    "True for a real London crop: its sitter agreed to altered forms, so it may be manipulated, stored and shown."
     return str(row.get("source", "")).startswith(CONSENTED_PREFIX) and str(row.get("method", "real")) == "real"
+
+def is_public_domain_real(row: dict) -> bool:
+    "True for a real congress portrait: it may be self-blended in memory, never stored, shown or face-swapped."
+    return str(row.get("source", "")).startswith(PUBLIC_DOMAIN_PREFIX) and str(row.get("method", "real")) == "real"
+
+def may_self_blend(row: dict) -> bool:
+    "True for the rows a self-blend may be made of: London crops (any use) and congress portraits (in memory only)."
+    return is_consented(row) or is_public_domain_real(row)
 
 def london_reals(split: str | None = None, # 'train', 'val', 'test' or None for all three
                 ) -> list[dict]:
     "Rows of the shipped manifest (`sksha.datasets.load_manifest`) that are real London crops, optionally of one split."
     if split not in (None, "train", "val", "test"):
-        raise ValueError(f"split={split!r}: London crops are in 'train', 'val' or 'test' ('congress' is real-only)")
+        raise ValueError(f"split={split!r}: London crops are in 'train', 'val' or 'test' (the congress groups are "
+                         "read with congress_reals)")
     return [r for r in load_manifest(split) if is_consented(r)]
+
+CONGRESS_GROUPS = ("congress_train", "congress_val", "congress")   # training, validation, held out
+
+def congress_reals(group: str = "congress_train", # 'congress_train', 'congress_val' or 'congress' (held out)
+                  ) -> list[dict]:
+    "Rows of the shipped manifest that are real congress portraits of one group."
+    if group not in CONGRESS_GROUPS:
+        raise ValueError(f"group={group!r}: the congress portraits are split into {CONGRESS_GROUPS} (the last is the "
+                         "held-out group no training or selection sees)")
+    return [r for r in load_manifest(group) if is_public_domain_real(r)]
 
 def load_face(row: dict, # manifest row with `path` and `landmarks`
               root: str | Path | None = None, # folder a relative `path` is under; None: `sksha.core.samples_dir()`
@@ -273,24 +296,50 @@ def face_swap(target: np.ndarray, # real face crop that keeps its head, hair and
 
 # %% ../nbs/10_forgery.ipynb #84f7b06f
 def check_consented(row: dict, role: str = "row") -> dict:
-    "Return `row` if it is a real London crop; otherwise raise (congress portraits are never manipulated)."
+    "Return `row` if it is a real London crop; otherwise raise (only London crops may be face-swapped, stored or shown as fakes)."
     if not is_consented(row):
         raise ValueError(f"{role} {row.get('path')!r} (source {row.get('source')!r}, method {row.get('method')!r}) "
-                         f"may not be manipulated: only real crops of the consenting London set "
-                         f"({CONSENTED_PREFIX}*) are; congress portraits are real-only and never manipulated. "
-                         "Select rows with `london_reals(split)`.")
+                         f"may not be manipulated here: only real crops of the consenting London set "
+                         f"({CONSENTED_PREFIX}*) are face-swapped, stored or shown as fakes; congress portraits are "
+                         "never manipulated except by self-blends made in memory. Select rows with `london_reals(split)`.")
     return row
 
+def check_self_blendable(row: dict, role: str = "row") -> dict:
+    "Return `row` if a self-blend may be made of it (a London crop, or a congress portrait in memory); otherwise raise."
+    if not may_self_blend(row):
+        raise ValueError(f"{role} {row.get('path')!r} (source {row.get('source')!r}, method {row.get('method')!r}) "
+                         f"may not be manipulated: self-blends are made only of real London crops ({CONSENTED_PREFIX}*) "
+                         f"and, in memory only, of real congress portraits ({PUBLIC_DOMAIN_PREFIX}*). Select rows with "
+                         "`london_reals(split)` or `congress_reals(group)`.")
+    return row
+
+def is_in_memory_only(item: dict) -> bool:
+    "True for a fake (a dataset item or row) made from a congress portrait: it may never be saved or drawn."
+    if str(item.get("method", "real")) == "real" and float(item.get("label", 0)) == 0: return False
+    return (str(item.get("identity", "")).startswith("congress_")
+            or str(item.get("source", "")).startswith(PUBLIC_DOMAIN_PREFIX))
+
+def check_showable(items: Sequence[dict], what: str = "a figure") -> list[dict]:
+    "Return `items` if every one may be drawn or saved; raise if any is a fake made from a congress portrait."
+    items = list(items)
+    bad = [it for it in items if is_in_memory_only(it)]
+    if bad:
+        raise ValueError(f"{len(bad)} of the {len(items)} faces for {what} are fakes made from congress portraits "
+                         f"(first: {bad[0].get('identity')!r}, {bad[0].get('method')!r}): those exist in memory only and "
+                         "are never saved or drawn. Show London faces instead (london_reals, the 'test' split).")
+    return items
+
 def make_forgery(method: str, # one of `METHODS`
-                 row: dict, # manifest row of a real London crop (the target)
+                 row: dict, # manifest row of the real crop to manipulate (the target)
                  rng: int | np.random.Generator | None = None, # seed or Generator
                  partner: dict | None = None, # face_swap only: row of ANOTHER London identity (the source face)
                  root: str | Path | None = None, # folder relative `path`s are under; None: `sksha.core.samples_dir()`
                  faces: dict | None = None, # optional cache: path -> (crop, landmarks)
                 ) -> Forgery:
-    "Make one fake of `row` by the named manipulation method, refusing anything but consenting London faces."
+    "Make one fake of `row` by the named method: face swaps of London crops only, self-blends also of congress portraits (in memory)."
     if method not in METHODS: raise ValueError(f"method={method!r} is unknown; use one of METHODS = {METHODS}")
-    check_consented(row, "target")
+    if method == "self_blend": check_self_blendable(row, "target")
+    else: check_consented(row, "target")
     get = (lambda r: faces[r["path"]] if faces is not None and r["path"] in faces else load_face(r, root))
     image, landmarks = get(row)
     if method == "self_blend": return self_blend(image, landmarks, rng)
@@ -308,6 +357,7 @@ def plot_gallery(rows: list[dict], # manifest rows of real London crops, one gal
                 ):
     "Figure: each real crop, its self-blend and face swap (partner: the next row's identity), and both masks."
     import matplotlib.pyplot as plt
+    rows = [check_consented(r) for r in rows]       # fakes are shown only of London crops
     if len({r["identity"] for r in rows}) < 2: raise ValueError("plot_gallery needs rows of at least 2 identities")
     cols = ["real", "self_blend", "mask", "face_swap", "mask"]
     fig, axs = plt.subplots(len(rows), len(cols), figsize=(1.5 * len(cols), 1.55 * len(rows)), squeeze=False)
@@ -322,6 +372,45 @@ def plot_gallery(rows: list[dict], # manifest rows of real London crops, one gal
     for ax, c in zip(axs[0], cols): ax.set_title(c, fontsize=8)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/10_forgery.ipynb #c3ad2d3a
+DEGRADATIONS = ("colour", "blur", "resize", "noise", "jpeg")
+DEGRADE_P = {"colour": 0.4, "blur": 0.3, "resize": 0.3, "noise": 0.2, "jpeg": 0.5}   # each drawn on its own ...
+DEGRADE_P_CLEAN = 0.3                                                                 # ... after this share is left clean
+
+def jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
+    "Encode an RGB uint8 image as JPEG at `quality` and decode it."
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+
+def degrade(image: np.ndarray, # RGB uint8, at the size the model will see
+            rng: np.random.Generator,
+            kinds: Sequence[str] | None = None, # apply exactly these (in `DEGRADATIONS` order); None: draw them
+            p: dict | None = None, # probability of each operation (default `DEGRADE_P`)
+            p_clean: float = DEGRADE_P_CLEAN, # share of images left untouched (when drawing)
+           ) -> np.ndarray:
+    "Random quality changes (colour, blur, down-up scaling, noise, JPEG) drawn independently of the image's label."
+    if kinds is None:
+        p = {**DEGRADE_P, **(p or {})}
+        kinds = [] if rng.random() < p_clean else [k for k in DEGRADATIONS if rng.random() < p[k]]
+    bad = [k for k in kinds if k not in DEGRADATIONS]
+    if bad: raise ValueError(f"unknown degradation(s) {bad}; use some of DEGRADATIONS = {DEGRADATIONS}")
+    x = image
+    if "colour" in kinds:
+        f = x.astype(np.float32) / 255
+        grey = f @ np.float32([0.299, 0.587, 0.114])
+        f = grey[..., None] + (f - grey[..., None]) * rng.uniform(0.1, 1.3)      # saturation
+        f = f * rng.uniform(0.45, 1.15) + rng.uniform(-0.15, 0.15)                # contrast towards black, brightness
+        x = to_uint8(f * 255)
+    if "blur" in kinds: x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.4, 3.0))
+    if "resize" in kinds:
+        h, w = x.shape[:2]
+        s = rng.uniform(0.25, 0.85)
+        small = cv2.resize(x, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+        x = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR if rng.random() < 0.5 else cv2.INTER_NEAREST)
+    if "noise" in kinds: x = to_uint8(x.astype(np.float32) + rng.normal(0, rng.uniform(2, 10), x.shape))
+    if "jpeg" in kinds: x = jpeg_round_trip(x, int(rng.integers(25, 96)))
+    return np.ascontiguousarray(x)
 
 # %% ../nbs/10_forgery.ipynb #f2ac653d
 def to_model_input(image: np.ndarray, image_size: int) -> torch.Tensor:
@@ -338,18 +427,30 @@ def flip_and_jpeg(image: np.ndarray, # RGB uint8
                  ) -> np.ndarray:
     "The light training augmentation, applied alike to reals and fakes: a flip and a JPEG round trip."
     if rng.random() < p_flip: image = image[:, ::-1]
-    if rng.random() < p_jpeg:
-        q = int(rng.integers(quality[0], quality[1] + 1))
-        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, q])
-        image = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    if rng.random() < p_jpeg: image = jpeg_round_trip(image, int(rng.integers(quality[0], quality[1] + 1)))
     return np.ascontiguousarray(image)
 
+def augment_pair_item(image: np.ndarray, # RGB uint8 at the model's input size
+                      rng: np.random.Generator,
+                      degradations: bool = False, # True: `degrade`; False: the light JPEG of `flip_and_jpeg`
+                      p_flip: float = 0.5,
+                     ) -> np.ndarray:
+    "The training augmentation of either class: a flip, then the light JPEG or the full degradations."
+    if not degradations: return flip_and_jpeg(image, rng, p_flip)
+    if rng.random() < p_flip: image = image[:, ::-1]
+    return degrade(np.ascontiguousarray(image), rng)
+
+def resize_to(image: np.ndarray, image_size: int) -> np.ndarray:
+    "Resize an RGB uint8 image to (S, S) with area interpolation (unchanged when it already is)."
+    if image.shape[:2] == (image_size, image_size): return image
+    return cv2.resize(image, (image_size, image_size), interpolation=cv2.INTER_AREA)
+
 class _LondonFaces(Dataset):
-    "Shared part: checked rows of real London crops, loaded once and kept in memory."
-    def __init__(self, rows: list[dict], image_size: int, root: str | Path | None):
+    "Shared part: checked rows of real crops (London, or congress for in-memory self-blends), loaded once and kept in memory."
+    def __init__(self, rows: list[dict], image_size: int, root: str | Path | None, check=check_consented):
         rows = list(rows)
         if not rows: raise ValueError("rows is empty: pass manifest rows of real London crops, e.g. london_reals('train')")
-        self.rows = [check_consented(r) for r in rows]
+        self.rows = [check(r) for r in rows]
         self.image_size, self.root = int(image_size), root
         self._faces: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -364,13 +465,14 @@ class _LondonFaces(Dataset):
 
 class OnlineSelfBlendDataset(_LondonFaces):
     "Training pairs: item 2k is real crop k, item 2k+1 a fresh self-blend of it, new randomness on every call."
-    def __init__(self, rows: list[dict], # manifest rows of real London crops, e.g. london_reals('train')
+    def __init__(self, rows: list[dict], # real London crops and/or congress portraits, e.g. london_reals('train')
                  image_size: int = 128, # side S of the returned images
-                 augment: bool = True, # flip and light JPEG, alike for both classes
+                 augment: bool = True, # flip and JPEG or degradations, alike for both classes
                  root: str | Path | None = None, # folder relative `path`s are under; None: `sksha.core.samples_dir()`
+                 degradations: bool = False, # `degrade` both classes (True) or only the light JPEG (False)
                 ):
-        super().__init__(rows, image_size, root)
-        self.augment = augment
+        super().__init__(rows, image_size, root, check=check_self_blendable)
+        self.augment, self.degradations = augment, degradations
 
     def __len__(self) -> int: return 2 * len(self.rows)
 
@@ -379,8 +481,9 @@ class OnlineSelfBlendDataset(_LondonFaces):
         # seeded from torch's RNG: `seed_everything` makes runs repeatable, DataLoader workers differ
         rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
         image, landmarks = self.face(row)
-        if fake: image = self_blend(image, landmarks, rng).image
-        if self.augment: image = flip_and_jpeg(image, rng)
+        if fake: image = self_blend(image, landmarks, rng).image      # a congress self-blend lives only in memory
+        image = resize_to(image, self.image_size)                      # augment at the size the model sees
+        if self.augment: image = augment_pair_item(image, rng, self.degradations)
         return self.item(image, row, "self_blend" if fake else "real")
 
 class PairedSampler(Sampler):
@@ -396,13 +499,13 @@ class PairedSampler(Sampler):
 
 class FixedPseudoFakeDataset(_LondonFaces):
     "Val/test: each real crop, then one fake per method, each fixed by (seed, row, method); no augmentation."
-    def __init__(self, rows: list[dict], # manifest rows of real London crops, e.g. london_reals('val')
+    def __init__(self, rows: list[dict], # real London crops (e.g. london_reals('val')), or congress portraits with methods=('self_blend',)
                  image_size: int = 128, # side S of the returned images
                  seed: int = 0, # fixes every fake and every face-swap partner
                  methods: Sequence[str] = METHODS, # manipulation methods to include
                  root: str | Path | None = None, # folder relative `path`s are under; None: `sksha.core.samples_dir()`
                 ):
-        super().__init__(rows, image_size, root)
+        super().__init__(rows, image_size, root, check=check_consented if "face_swap" in methods else check_self_blendable)
         bad = [m for m in methods if m not in METHODS]
         if bad: raise ValueError(f"methods {bad} are unknown; use some of METHODS = {METHODS}")
         self.seed, self.methods = int(seed), tuple(methods)

@@ -27,10 +27,11 @@ from .faces import (BACKENDS, VIDEO_EXTENSIONS, ExtractionSettings, Face, VideoR
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'STATUSES', 'NO_CHECKPOINT', 'LOW_RESOLUTION', 'GREYSCALE_WARNING', 'input_kind', 'find_inputs',
-           'training_crops', 'crop_settings', 'face_crop', 'untrained_reason', 'Predictor', 'ItemResult',
-           'is_greyscale', 'face_side', 'resolution_warning', 'input_warnings', 'predict_image', 'predict_image_file',
-           'predict_video', 'predict_input', 'predict_paths', 'summary', 'format_table', 'write_csv', 'write_json',
-           'predict_main', 'FaceExplanation', 'explain_face', 'show_explanation', 'decode_upload', 'predict_demo']
+           'training_crops', 'crop_settings', 'face_crop', 'untrained_reason', 'resolve_threshold', 'Predictor',
+           'ItemResult', 'is_greyscale', 'face_side', 'resolution_warning', 'input_warnings', 'predict_image',
+           'predict_image_file', 'predict_video', 'predict_input', 'predict_paths', 'summary', 'format_table',
+           'write_csv', 'write_json', 'predict_main', 'FaceExplanation', 'explain_face', 'show_explanation',
+           'decode_upload', 'predict_demo']
 
 # %% ../nbs/16_predict.ipynb #b44645e3
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -112,6 +113,14 @@ def untrained_reason(meta: dict) -> str | None:
     if data_kind == "random": return "it was trained on data.kind=random (synthetic noise for tests), not on faces"
     return None
 
+def resolve_threshold(meta: dict, threshold: float | None = None) -> tuple[float, str]:
+    "The threshold to use and where it comes from: the one given, else the checkpoint's stored one, else 0.5."
+    if threshold is not None: return float(threshold), "given"
+    stored = (meta or {}).get("threshold")
+    if isinstance(stored, dict) and isinstance(stored.get("value"), (int, float)) and 0 < stored["value"] < 1:
+        return float(stored["value"]), f"stored in the checkpoint ({stored.get('rule', 'chosen on validation reals')})"
+    return 0.5, "default 0.5 (the checkpoint stores no operating threshold)"
+
 class Predictor:
     "A trained detector with the face pipeline it was trained with: RGB images in, P(fake) out."
     def __init__(self, model: torch.nn.Module,  # returns a ModelOutput (or has predict_proba)
@@ -125,14 +134,14 @@ class Predictor:
         self.device = get_device(device)
         self.model = model.to(self.device).eval()
         self.settings, self.threshold, self.meta, self.checkpoint, self.batch_size = settings, threshold, meta or {}, checkpoint, batch_size
-        self.detect = detect
+        self.detect, self.threshold_source = detect, "given"
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path | None,  # run folder, checkpoints/ folder or a step folder
                         device: str = "auto",
                         detector: str | None = None,  # override the training data's detector
                         frames: int | None = None,  # frames per video (default 32)
-                        threshold: float = 0.5,
+                        threshold: float | None = None,  # None: the checkpoint's stored operating threshold, else 0.5
                         which: str = "best",  # in a run folder: the 'best' checkpoint, else the 'last'
                         detect: bool = True,  # False: inputs are face crops already (no detection)
                        ) -> "Predictor":
@@ -149,7 +158,10 @@ class Predictor:
                 model, meta, folder = load_detector(checkpoint, "last", device)  # a run without validation
         size = model_image_size(model, meta["config"])
         if untrained_reason(meta): warnings.warn(f"{folder}: {untrained_reason(meta)}; its scores on real faces mean nothing")
-        return cls(model, crop_settings(meta, size, detector, frames), device, threshold, meta, folder, detect=detect)
+        threshold, source = resolve_threshold(meta, threshold)
+        out = cls(model, crop_settings(meta, size, detector, frames), device, threshold, meta, folder, detect=detect)
+        out.threshold_source = source
+        return out
 
     @property
     def image_size(self) -> int: return self.settings.size
@@ -349,7 +361,7 @@ def write_json(items: Sequence[ItemResult], path: str | Path, predictor: Predict
     extra = {}
     if predictor is not None:
         extra = dict(face_settings=predictor.settings.to_dict(), face_settings_source=training_crops(predictor.meta)["source"],
-                     threshold=predictor.threshold, detect=predictor.detect,
+                     threshold=predictor.threshold, threshold_source=predictor.threshold_source, detect=predictor.detect,
                      device=str(predictor.device), trained_steps=predictor.meta.get("step"),
                      untrained=untrained_reason(predictor.meta))
     weights = predictor.checkpoint / "model.safetensors" if predictor is not None and predictor.checkpoint else None
@@ -375,7 +387,9 @@ def predict_main(argv: list[str]) -> int:
     p.add_argument("--crops", action="store_true", help="the images are face crops already cut as in training "
                    "(data_samples, sksha extract-faces output): skip detection, only resize")
     p.add_argument("--frames", type=int, default=None, help="evenly spaced frames per video (default 32)")
-    p.add_argument("--threshold", type=float, default=0.5, help="P(fake) at or above this is called fake (default 0.5)")
+    p.add_argument("--threshold", type=float, default=None, help="P(fake) at or above this is called fake (default: "
+                   "the operating threshold stored in the checkpoint, which sksha demo chooses on validation reals; 0.5 "
+                   "if it stores none)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--allow-untrained", action="store_true", help="score even with a checkpoint that never saw a face "
                    "(saved at step 0, or trained on data.kind=random noise): for tests and teaching; every row says so")
@@ -383,7 +397,7 @@ def predict_main(argv: list[str]) -> int:
     except SystemExit as e: return int(e.code or 0)
     if args.checkpoint is None: raise UsageError(NO_CHECKPOINT)
     if args.frames is not None and args.frames < 1: raise UsageError(f"--frames {args.frames}: use at least 1 frame per video")
-    if not 0 < args.threshold < 1: raise UsageError(f"--threshold {args.threshold}: use a probability between 0 and 1")
+    if args.threshold is not None and not 0 < args.threshold < 1: raise UsageError(f"--threshold {args.threshold}: use a probability between 0 and 1")
     try: get_device(args.device)
     except ValueError as e: raise UsageError(f"--device {args.device}: {e}") from None
     outputs = {k: v for k, v in (("--csv", args.csv), ("--json", args.json)) if v is not None}
@@ -413,7 +427,7 @@ def predict_main(argv: list[str]) -> int:
     problems = ", ".join(f"{s[k]} {k}" for k in STATUSES[1:] if s[k])
     warned = f"; {s['warned']} scored with a warning (see the table)" if s["warned"] else ""
     print(f"\n{s['items']} item{'s' * (s['items'] != 1)}: {s['ok']} scored ({s['fake']} fake, {s['real']} real at threshold "
-          f"{predictor.threshold}){'; failed: ' + problems if problems else ''}{warned}")
+          f"{predictor.threshold:.4g}, {predictor.threshold_source}){'; failed: ' + problems if problems else ''}{warned}")
     if args.csv: print(f"wrote {write_csv(items, args.csv)}")
     if args.json: print(f"wrote {write_json(items, args.json, predictor)}")
     if s["failed"]: print(f"sksha predict: error: {s['failed']} of {s['items']} inputs could not be scored ({problems}); "

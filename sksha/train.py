@@ -42,7 +42,7 @@ __all__ = ['DEFAULTS', 'PROFILE_IMAGE_SIZE', 'CHECKPOINT_FORMAT', 'ConfigError',
            'CheckpointError', 'CorruptCheckpointError', 'CheckpointNotFoundError', 'rng_state', 'set_rng_state',
            'save_checkpoint', 'resolve_checkpoint', 'read_checkpoint_meta', 'load_weights', 'DistInfo',
            'init_distributed', 'SkipSampler', 'Callback', 'CSVLogger', 'ProgressBar', 'TensorBoardLogger', 'LivePlot',
-           'default_callbacks', 'NonFiniteLossError', 'RunExistsError', 'TrainResult', 'make_scheduler',
+           'default_callbacks', 'NonFiniteLossError', 'RunExistsError', 'TrainResult', 'make_scheduler', 'WarmupCosine',
            'memory_format', 'Trainer', 'train', 'train_main']
 
 # %% ../nbs/12_train.ipynb #15eaee8c
@@ -76,6 +76,8 @@ DEFAULTS: dict[str, Any] = {
         "steps": 30,                # optimizer steps in the whole run
         "max_minutes": None,        # wall-clock budget of this process's training loop; past it the run validates,
                                     # checkpoints and stops as if train.steps were reached; None = no limit
+        "fit_budget": False,        # with max_minutes: re-plan train.steps (and the cosine decay, val_every) from the
+                                    # measured step and validation times, so the schedule ends with the budget
         "batch_size": 8,            # per process (per GPU under DDP)
         "val_batch_size": None,     # None: 2 x batch_size
         "val_every": 10,            # validate every N steps (and at the end); 0 = never
@@ -254,6 +256,7 @@ _RULES: list[tuple[str, Callable[[Any], bool], str]] = [  # key, test, what the 
     ("train.tensorboard", lambda v: v in _FLAG, "auto, true or false"),
     ("train.channels_last", lambda v: v in _FLAG, "auto, true or false"),
     ("train.compile", lambda v: isinstance(v, bool), "true or false"),
+    ("train.fit_budget", lambda v: isinstance(v, bool), "true or false"),
     ("train.deterministic", lambda v: isinstance(v, bool), "true or false"),
     ("train.progress", lambda v: isinstance(v, bool), "true or false"),
     ("train.device", lambda v: isinstance(v, str) and v != "", "auto, cpu or cuda[:N]"),
@@ -276,6 +279,9 @@ def _validate(cfg: dict) -> None:
                           "data.kind=index; add --set data.kind=index (or remove data.index)")
     if cfg["sched"]["kind"] == "cosine" and cfg["sched"]["interval"] != "step":
         raise ConfigError("sched.kind=cosine needs sched.interval=step (it decays over train.steps)")
+    if cfg["train"]["fit_budget"] and cfg["train"]["max_minutes"] is None:
+        raise ConfigError("train.fit_budget=true fits the run to train.max_minutes, which is not set; add "
+                          "--set train.max_minutes=M (or leave fit_budget false)")
     try: str(cfg["train"]["out_dir"]).format(profile=cfg["profile"])
     except (KeyError, IndexError, ValueError):
         raise ConfigError(f"train.out_dir={cfg['train']['out_dir']!r}: only {{profile}} may appear in braces") from None
@@ -759,11 +765,15 @@ def make_scheduler(optimizer: torch.optim.Optimizer, sched: dict, total: int | N
     if sched["kind"] == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=sched["step_size"], gamma=sched["gamma"])
     if not total: raise ConfigError("sched.kind=cosine needs sched.interval=step (it decays over train.steps)")
-    warm = max(int(sched["warmup"]), 0)
-    def factor(i: int) -> float:
-        if i < warm: return (i + 1) / (warm + 1)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (i - warm) / max(total - warm, 1))))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(int(sched["warmup"]), total))
+
+class WarmupCosine:
+    "LR factor at scheduler step i: linear warm-up over `warmup` steps, then cosine decay to 0 at `total`."
+    def __init__(self, warmup: int, total: int): self.warmup, self.total = max(int(warmup), 0), int(total)
+    def __call__(self, i: int) -> float:
+        w = self.warmup
+        if i < w: return (i + 1) / (w + 1)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (i - w) / max(self.total - w, 1))))
 
 
 # %% ../nbs/12_train.ipynb #e64518f8
@@ -825,6 +835,7 @@ class Trainer:
         self.step, self.best_metric, self.best_step, self.last_val = 0, None, None, {}
         self.running_loss, self.step_times = float("nan"), []
         self.out_of_time, self._fit_start = False, None
+        self.val_seconds, self.n_validated, self._fit_first_step, self._n_val_target = 0.0, 0, 0, None
         self.callbacks = (default_callbacks(cfg) + list(callbacks)) if self.dist.is_main else list(callbacks)
 
     # ---- data -------------------------------------------------------------------------------------------
@@ -1071,7 +1082,7 @@ class Trainer:
         self._cb("before_fit")
         beta = 0.9
         try:
-            self._fit_start = time.perf_counter()
+            self._fit_start, self._fit_first_step = time.perf_counter(), self.step
             while self.step < self.total_steps and not self.out_of_time:
                 epoch, done = divmod(self.step, self.steps_per_epoch)
                 self._base_sampler.set_epoch(epoch)
@@ -1090,10 +1101,13 @@ class Trainer:
                            "recon": parts["reconstruction"], "lr": self.optimizer.param_groups[0]["lr"],
                            "seconds": self.step_times[-1]}
                     self._cb("after_step", row)
+                    if t["fit_budget"] and self._replan_due(): self.fit_to_budget()
                     end = self.step >= self.total_steps or self._time_is_up()
                     best = False
                     if t["val_every"] and (self.step % t["val_every"] == 0 or end):
+                        t_val = time.perf_counter()
                         self.last_val = self.validate()
+                        self.val_seconds += time.perf_counter() - t_val; self.n_validated += 1
                         if t["metric"] not in self.last_val:
                             raise ValueError(f"train.metric={t['metric']!r} is not available: the validation items "
                                              "have no 'video' ids; use a frame-level metric such as auc")
@@ -1106,6 +1120,40 @@ class Trainer:
         finally:
             self._cb("after_fit")
         return TrainResult(self.out_dir, self.step, self.best_step, self.best_metric, self.last_val, self.stats())
+
+    def _replan_due(self) -> bool:
+        "Re-plan after 1, 2, 3, 5 and 10 steps of this fit (a first plan may be far off), then every 20."
+        n = self.step - self._fit_first_step
+        return n in (1, 2, 3, 5, 10) or (n > 0 and n % 20 == 0)
+
+    def set_total_steps(self, n: int) -> None:
+        "Change the run's length: `train.steps`, the cosine decay's end and the progress bar's total."
+        n = max(int(n), self.step + 1)
+        self.total_steps = self.cfg["train"]["steps"] = n
+        for f in getattr(self.scheduler, "lr_lambdas", []):
+            if isinstance(f, WarmupCosine): f.total = n
+        for cb in self.callbacks:
+            if isinstance(cb, ProgressBar) and hasattr(cb, "bar"): cb.bar.total = n; cb.bar.refresh()
+
+    def fit_to_budget(self) -> int:
+        "Re-plan the steps left from the measured step and validation times so the run ends with `train.max_minutes`."
+        t = self.cfg["train"]
+        if self._n_val_target is None:        # keep the number of validations the first plan asked for
+            self._n_val_target = max(self.total_steps // t["val_every"], 1) if t["val_every"] else 0
+        elapsed = time.perf_counter() - self._fit_start
+        done = self.step - self._fit_first_step
+        per_step = max(elapsed - self.val_seconds, 1e-6) / max(done, 1)
+        per_val = self.val_seconds / self.n_validated if self.n_validated else \
+            per_step * len(self.val_data or []) / (3 * t["batch_size"])           # inference ~3x a training step
+        left = 60 * t["max_minutes"] - elapsed
+        n_val_left = max(self._n_val_target - self.n_validated, 1) if self._n_val_target else 0
+        total = self.step + max(int((left - n_val_left * per_val) / per_step), 1)
+        if self.dist.enabled:                  # every process must run the same number of steps
+            x = torch.tensor([float(total)], device=self.device if self.device.type == "cuda" else "cpu")
+            dist.broadcast(x, src=0); total = int(x.item())
+        self.set_total_steps(total)
+        if self._n_val_target: t["val_every"] = max(total // self._n_val_target, 1)
+        return self.total_steps
 
     def _time_is_up(self) -> bool:
         "True once `train.max_minutes` of this fit have passed (all processes agree: rank 0's clock decides)."

@@ -12,19 +12,37 @@ def test_demo_ci_end_to_end(tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["demo", "--profile", "ci", "--steps", "2", "--minutes", "5", "--gradcam", "2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    for text in ("[1/6] data", "[2/6] training", "[6/6] writing the report", "elapsed", "congress false-alarm rate", "done in"):
+    for text in ("[1/6] data", "[2/6] training", "[6/6] writing the report", "elapsed", "operating threshold",
+                 "held-out congress reals called fake", "done in"):
         assert text in printed, text
     names = {p.name for p in out.iterdir()}
     assert {"metrics.json", "roc.png", "gradcam.png", "robustness.md", "robustness.png", "model_card.md",
             "checkpoint", "scores.csv"} <= names
     assert (out / "checkpoint" / "model.safetensors").is_file() and (out / "checkpoint" / "checkpoint.json").is_file()
     m = json.loads((out / "metrics.json").read_text())
-    for key in ("test", "test_per_method", "congress", "congress_false_alarm_rate", "robustness", "settings",
+    for key in ("test", "test_per_method", "congress", "congress_false_alarm_rate", "threshold", "robustness", "settings",
                 "selection", "training", "provenance", "total_minutes"):
         assert key in m, key
     for key in ("auc", "eer", "acc", "false_alarm"): assert key in m["test"], key
     assert set(m["test_per_method"]) == {"self_blend", "face_swap"}
-    assert m["congress"]["n"] == 100 and m["congress"]["n_fake"] == 0 and 0 <= m["congress_false_alarm_rate"] <= 1
+    c = m["congress"]      # the held-out group: its 100 reals and in-memory self-blends of them
+    assert (c["n_real"], c["n_fake"]) == (100, 100) and 0 <= c["false_alarm"] <= 1 and 0 <= c["auc"] <= 1
+    assert m["congress_false_alarm_rate"] == c["false_alarm"]
+    # the operating threshold: chosen on the validation reals (London val + congress_val), stored in the checkpoint
+    th = m["threshold"]
+    assert th["n_reals"] == 32 + 100 and th["false_alarm"] <= th["target_false_alarm"] == 0.05 and 0 < th["value"] < 1
+    stored = json.loads((out / "checkpoint" / "checkpoint.json").read_text())["threshold"]
+    assert stored == th
+    import numpy as np
+    rows = [line.split(",") for line in (out / "scores.csv").read_text().splitlines()[1:]]
+    val_reals = np.array([float(r[4]) for r in rows if r[0] == "val" and r[3] == "0"])
+    assert len(val_reals) == 132 and (val_reals >= th["value"]).mean() == th["false_alarm"]   # recomputed from the scores
+    held = np.array([float(r[4]) for r in rows if r[0] == "congress" and r[3] == "0"])
+    assert (held >= th["value"]).mean() == c["false_alarm"] and (held >= 0.5).mean() == c["false_alarm_at_0.5"]
+    from sksha.predict import Predictor
+    pred = Predictor.from_checkpoint(out / "checkpoint", device="cpu", detect=False)
+    assert pred.threshold == th["value"] and "stored in the checkpoint" in pred.threshold_source
+    assert Predictor.from_checkpoint(out / "checkpoint", device="cpu", threshold=0.7).threshold == 0.7
     assert m["training"]["steps"] == 2 and m["training"]["best_step"] in (1, 2)
     assert "best validation auc" in m["selection"] and "'val'" in m["selection"]
     prov = m["provenance"]
@@ -34,7 +52,8 @@ def test_demo_ci_end_to_end(tmp_path, capsys):
     assert set(m["robustness"]) == {"clean", *PERTURBATIONS} and set(m["robustness"]["jpeg"]) == {"2"}
     card = (out / "model_card.md").read_text()
     for text in ("Model card", "What it was trained on", "How it was selected", "Must NOT be used for", "forensic",
-                 "Domain-shift warning", "congress", "Intended use", "Teaching"):
+                 "Domain-shift warning", "congress", "Intended use", "Teaching", "Operating threshold",
+                 f"{th['value']:.4f}", "in memory only", "degraded alike"):
         assert text in card, text
     # the report's checkpoint loads like any other
     from sksha.evaluate import load_detector
@@ -54,11 +73,14 @@ def test_demo_ci_end_to_end(tmp_path, capsys):
     (["--robustness-levels", "two"], "--robustness-levels"),
     (["--device", "tpu"], "--device"),
     (["--gradcam", "-1"], "--gradcam"),
+    (["--data", "congress"], "--data"),
+    (["--false-alarm", "1.5"], "--false-alarm"),
+    (["--weights", "imagenet"], "full-width"),          # the cpu-demo network is half width: no ImageNet weights
 ])
 def test_demo_bad_arguments(args, message, tmp_path, capsys):
     assert demo_main(args + ["--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("sksha demo: error:") and message in err, err
+    assert err.strip().splitlines()[-1].startswith("sksha demo: error:") and message in err, err
     assert not (tmp_path / "r").exists()          # nothing was written
 
 
@@ -69,8 +91,42 @@ def test_demo_refuses_a_folder_that_is_not_a_report(tmp_path, capsys):
 
 
 def test_unknown_profile_and_settings():
-    with pytest.raises(SystemExit): demo_main(["--profile", "laptop"])
+    assert demo_main(["--profile", "laptop"]) == 2
     with pytest.raises(ValueError, match="use one of"): demo_settings("laptop")
-    assert set(DEMO_PROFILES) == {"cpu-demo", "ci", "paper"}
+    assert set(DEMO_PROFILES) == {"cpu-demo", "gpu", "ci", "paper"}
     assert demo_settings()["image_size"] in range(96, 129)    # ARCHITECTURE §7: cpu-demo uses 96-128 px
     assert plan_steps(6, 2.0, 96, 16) < plan_steps(6, 1.0, 96, 16)
+
+
+def test_fit_to_budget_ends_near_the_budget(tmp_path):
+    "The schedule follows the clock: a run planned from a wrong first timing still ends near its budget."
+    import time
+    from sksha.demo import run_demo
+    import sksha.demo as demo
+    real = demo.time_steps
+    demo.time_steps = lambda *a, **k: 10 * real(*a, **k)       # a busy moment at the start: 10x too slow a first plan
+    try:
+        t0 = time.perf_counter()
+        m = run_demo(tmp_path / "r", profile="ci", minutes=0.6, robustness_levels=(), gradcam=0, quiet=True)
+    finally: demo.time_steps = real
+    tr = m["training"]
+    assert tr["steps"] > 2 * tr["first_plan_steps"], tr          # it re-planned from the measured pace
+    assert 0.75 * 0.6 <= tr["minutes"] <= 0.6 + 0.25, tr           # and used its budget (not a third of it)
+
+
+def test_gpu_recipe_runs_on_cpu_for_a_few_steps(tmp_path, monkeypatch):
+    "The gpu recipe (paper network, full width, 299 px) end to end for 1 step on a small subset, on the CPU."
+    import sksha.demo as demo
+    from torch.utils.data import Subset
+    real = demo.demo_data
+    def small(*a, **k):                      # a dozen faces per evaluation split: the recipe is what is tested
+        d = real(*a, **k)
+        for key in ("val", "test", "congress"):
+            step = max(len(d[key]) // 6, 2)
+            d[key] = Subset(d[key], sorted({*range(0, len(d[key]), step), *range(1, len(d[key]), step)})[:12])
+        return d
+    monkeypatch.setattr(demo, "demo_data", small)
+    m = demo.run_demo(tmp_path / "g", profile="gpu", device="cpu", steps=1, batch_size=2, robustness_levels=(),
+                      gradcam=0, quiet=True)
+    assert (m["settings"]["profile"], m["settings"]["model"], m["settings"]["image_size"]) == ("gpu", "paper", 299)
+    assert m["model"]["width"] == 1 and m["model"]["parameters"] > 20_000_000 and m["training"]["steps"] == 1
