@@ -95,13 +95,15 @@ def demo_data(image_size: int = 128, swaps: bool = True, data: str = "mixed", de
     from sksha.forgery import FixedPseudoFakeDataset, OnlineSelfBlendDataset, congress_reals, london_reals
     if data not in DATA_RECIPES: raise ValueError(f"data={data!r}: use one of {sorted(DATA_RECIPES)}")
     mixed = data == "mixed"
-    blend_rows = london_reals("train") + (congress_reals("congress_train") if mixed else [])
-    parts = [OnlineSelfBlendDataset(blend_rows, image_size, degradations=degradations)]
+    london = [OnlineSelfBlendDataset(london_reals("train"), image_size, degradations=degradations)]
     if swaps:
         rows = load_manifest("train")
         for method in ("face_swap", "real"):
-            parts.append(FaceDataset([r for r in rows if r["method"] == method], image_size, train=True,
-                                     flip_p=0.5, augment=_Augment(degradations)))
+            london.append(FaceDataset([r for r in rows if r["method"] == method], image_size, train=True,
+                                      flip_p=0.5, augment=_Augment(degradations)))
+    parts = list(london)
+    if mixed:        # the congress training group, balanced against London: London's parts are drawn twice
+        parts += london + [OnlineSelfBlendDataset(congress_reals("congress_train"), image_size, degradations=degradations)]
     val = FaceDataset(load_manifest("val"), image_size)
     if mixed:        # the congress validation group: its reals and fixed self-blends of them, made in memory
         val = ConcatDataset([val, FixedPseudoFakeDataset(congress_reals("congress_val"), image_size, seed=0,

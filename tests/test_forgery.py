@@ -60,15 +60,19 @@ def test_self_blend_stays_mild(train_rows):
     assert 6 < np.mean(changes) < 22, np.mean(changes)
 
 
-def test_congress_never_manipulated(train_rows, congress_row):
+def test_congress_only_self_blended_in_memory(train_rows, congress_row):
+    "Congress portraits: self-blends (in memory) yes; face swaps, stored fakes and anything else no."
     assert not is_consented(congress_row)
-    with pytest.raises(ValueError, match="never manipulated"): make_forgery("self_blend", congress_row)
+    assert make_forgery("self_blend", congress_row, rng=0).image.shape == load_face(congress_row)[0].shape
+    assert len(OnlineSelfBlendDataset([congress_row])) == 2                         # training pairs may use them
+    with pytest.raises(ValueError, match="never manipulated"): make_forgery("face_swap", congress_row, partner=train_rows[0])
     with pytest.raises(ValueError, match="never manipulated"):
         make_forgery("face_swap", train_rows[0], partner=congress_row)
-    with pytest.raises(ValueError, match="never manipulated"): OnlineSelfBlendDataset([congress_row])
     with pytest.raises(ValueError, match="never manipulated"): FixedPseudoFakeDataset(train_rows[:4] + [congress_row])
     fake_row = next(r for r in load_manifest() if r["method"] != "real")
     with pytest.raises(ValueError, match="never manipulated|may not be manipulated"): make_forgery("self_blend", fake_row)
+    stranger = {**train_rows[0], "source": "holiday/uncle.jpg"}                   # a photo nobody cleared
+    with pytest.raises(ValueError, match="may not be manipulated"): OnlineSelfBlendDataset([stranger])
 
 
 def test_swap_partners_are_other_london_identities(train_rows):
