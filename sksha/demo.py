@@ -11,8 +11,9 @@ import math
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -23,8 +24,9 @@ from .cli import EXIT_STATUS, Interrupted, check_output_path, command
 
 # %% auto #0
 __all__ = ['DEMO_PROFILES', 'DATA_RECIPES', 'DEFAULT_OUT', 'LR', 'WARMUP_FRACTION', 'N_VALIDATIONS', 'THRESHOLD_FALSE_ALARM',
-           'FINAL_SECONDS', 'SLOWDOWN', 'default_profile', 'demo_settings', 'demo_data', 'time_steps', 'plan_steps',
-           'model_card', 'save_roc', 'save_gradcam_gallery', 'run_demo', 'in_test_or_ci', 'demo_main']
+           'FINAL_SECONDS', 'SLOWDOWN', 'RUN_DEMO_SETTINGS', 'default_profile', 'demo_settings', 'demo_data',
+           'time_steps', 'plan_steps', 'model_card', 'save_roc', 'save_gradcam_gallery', 'run_demo', 'in_test_or_ci',
+           'cache_dir', 'demo_key', 'DemoDetector', 'demo_detector', 'demo_main']
 
 # %% ../nbs/17_demo.ipynb #c7fe7181
 DEMO_PROFILES: dict[str, dict] = {   # demo recipe -> settings (`model`: the model profile it trains)
@@ -520,6 +522,76 @@ def _jsonable(x):
     if isinstance(x, (np.floating, np.integer)): return x.item()
     if isinstance(x, Path): return str(x)
     return x
+
+# %% ../nbs/17_demo.ipynb #c58b64ff
+RUN_DEMO_SETTINGS = ("minutes", "steps", "device", "image_size", "batch_size", "seed", "swaps", "robustness_levels",
+                     "gradcam", "data", "degradations", "weights", "threshold_false_alarm")
+
+def cache_dir() -> Path:
+    "Where sksha keeps what it trains once: `$SKSHA_CACHE`, else `$XDG_CACHE_HOME/sksha`, else `~/.cache/sksha`."
+    import os
+    if os.environ.get("SKSHA_CACHE"): return Path(os.environ["SKSHA_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "sksha"
+
+def demo_key(s: dict) -> str:
+    "Cache folder name for demo settings `s`: version, recipe, seed, and a hash of the settings and the samples."
+    import hashlib
+    from sksha import __version__
+    from sksha.core import samples_dir
+    keep = {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items() if k not in ("device", "num_workers")}
+    keep["samples_manifest"] = _sha256(samples_dir() / "manifest.csv")
+    h = hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"demo-{__version__}-{s['profile']}-seed{s['seed']}-{h}"
+
+class DemoDetector(NamedTuple):
+    model: torch.nn.Module   # in eval mode, on the device asked for
+    meta: dict               # the checkpoint's checkpoint.json: config, data provenance, threshold
+    metrics: dict            # the report's metrics.json: test AUC, congress false alarms, robustness ...
+    folder: Path             # the report folder: model_card.md, roc.png, gradcam.png, scores.csv, checkpoint/
+    trained_now: bool        # False: loaded from the cache
+
+    @property
+    def threshold(self) -> float:
+        "The operating threshold chosen on validation reals (notebook 13), stored with the checkpoint."
+        return float(self.metrics["threshold"]["value"])
+
+@contextmanager
+def _file_lock(path: Path):
+    try: import fcntl
+    except ImportError: yield; return          # no fcntl (Windows): no lock
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
+def demo_detector(profile: str | None = None,  # demo recipe; None: the device's (`default_profile`), 'ci' under test
+                  seed: int = 0,
+                  device: str = "auto",
+                  quiet: bool = False,
+                  retrain: bool = False,         # train again even when cached
+                  **settings,                    # any other `demo_settings` value (data, degradations, minutes ...)
+                 ) -> DemoDetector:
+    "The demo detector: loaded from the cache when trained before with these settings, else trained once as `sksha demo` trains it."
+    from sksha.core import in_test
+    from sksha.evaluate import load_detector
+    if profile is None and in_test():
+        profile, settings = "ci", {"steps": 2, "gradcam": 2, "robustness_levels": (2,), **settings}
+    s = demo_settings(profile, seed=seed, device=device, **settings)
+    folder = cache_dir() / demo_key(s)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(folder.with_name(folder.name + ".lock")):
+        trained = retrain or not (folder / "metrics.json").is_file()
+        if trained:
+            if not quiet:
+                print(f"Training the demo detector once ({s['profile']} recipe, seed {seed}, about {s['minutes']:g} min "
+                      f"of training); later calls load it from {folder}", flush=True)
+            run_demo(folder, s["profile"], overwrite=True, quiet=quiet, **{k: s[k] for k in RUN_DEMO_SETTINGS})
+    model, meta, _ = load_detector(folder / "checkpoint", "best", device)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    if not quiet and not trained:
+        print(f"Loaded the demo detector ({s['profile']} recipe, seed {seed}, {metrics['training']['steps']} steps, "
+              f"test AUC {metrics['test']['auc']['value']:.3f}) from {folder}")
+    return DemoDetector(model, meta, metrics, folder, trained)
 
 # %% ../nbs/17_demo.ipynb #df8143d3
 @command("demo")
