@@ -14,12 +14,17 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['in_test', 'samples_dir', 'get_device', 'seed_everything', 'warn_once', 'load_image', 'ModelOutput']
+__all__ = ['in_test', 'run_slow', 'samples_dir', 'get_device', 'seed_everything', 'warn_once', 'load_image', 'ModelOutput']
 
 # %% ../nbs/00_core.ipynb #85196209
 def in_test() -> bool:
     "True while `nbdev_test` (or pytest through `SKSHA_TEST=1`) runs the code."
     return bool(os.environ.get("IN_TEST")) or bool(os.environ.get("SKSHA_TEST"))
+
+# %% ../nbs/00_core.ipynb #7b177ee3
+def run_slow() -> bool:
+    "True when the notebooks' slow cells should do their work: `SKSHA_RUN_SLOW=1` (or true/yes/on) in the environment."
+    return os.environ.get("SKSHA_RUN_SLOW", "").strip().lower() in ("1", "true", "yes", "on")
 
 # %% ../nbs/00_core.ipynb #1486348b
 def samples_dir(must_exist: bool = True) -> Path:
