@@ -27,3 +27,14 @@ def test_the_scan_sees_every_notebook_and_module():
 def test_no_reference_to_a_file_outside_the_repository(needle):
     hits = [name for name, text in shipped_texts() if needle in text]
     assert not hits, f"{needle!r} is named in {hits}: write what the reader needs in the project instead"
+
+GLOSSARY_TERMS = ("F_ec", "F_ha", "d4", "SKS", "HA", "MGR", "RGA", "RECCE", "EER", "AUC", "AP", "ACC", "SBI", "DDP",
+                  "AMP", "L_cls", "L_r", "L_m", "operating threshold", "c23", "Grad-CAM")
+
+def test_glossary_explains_the_symbols_and_the_index_links_it():
+    text = "".join("".join(c["source"]) for c in json.loads((ROOT / "nbs" / "glossary.ipynb").read_text())["cells"])
+    missing = [t for t in GLOSSARY_TERMS if f"**{t}" not in text and f", {t}" not in text]
+    assert not missing, f"the glossary does not define {missing}"
+    used = "".join(t for n, t in shipped_texts() if ".ipynb" in n and not n.startswith("glossary"))
+    assert all(t in used for t in GLOSSARY_TERMS), "a glossary term no notebook uses: keep the list honest"
+    assert "glossary.ipynb" in (ROOT / "nbs" / "index.ipynb").read_text()
