@@ -31,7 +31,7 @@ from .recce import MultiScaleGraphReasoning, ReconstructionDecoder, Reconstructi
 from .sks import SpatialKernelSelection
 
 # %% auto #0
-__all__ = ['PROFILES', 'VARIANTS', 'RECCE_KEY_MAP', 'ModelConfig', 'add_input_noise', 'SKSHANet', 'build_model',
+__all__ = ['PROFILES', 'VARIANTS', 'RECCE_KEY_MAP', 'ModelConfig', 'add_input_noise', 'SKSHANet', 'build_model', 'network_shapes',
            'count_parameters', 'recce_key_to_ours', 'LoadReport', 'load_recce_checkpoint', 'to_recce_state_dict',
            'BenchResult', 'benchmark', 'format_bench', 'bench_main', 'OpTimer', 'count_kernels', 'part_costs',
            'format_part_costs']
@@ -169,6 +169,26 @@ def build_model(profile: str = "ci",                 # 'paper' (299), 'cpu-demo'
     if clash: raise ValueError(f"pass the ablation row as variant=..., not {clash}")
     if weights is not None: overrides["encoder_weights"] = str(weights)
     return SKSHANet(ModelConfig.from_profile(profile, **VARIANTS[variant], **overrides))
+
+# %% ../nbs/06_model.ipynb #a14f82d8
+def network_shapes(profile: str, variant: str = "sksha") -> dict[str, tuple[int, ...]]:
+    "Output shape (without the batch) of every part of the network for one image of the profile's size, from forward hooks."
+    m = build_model(profile, variant).eval()
+    e, d = m.encoder, m.decoder
+    parts = {"stem": e.act2, **{f"block{i}": getattr(e, f"block{i}") for i in range(1, 13)}, "exit": e.act4,
+             "up1": d.up1, "d2": d.block2, "up3": d.up3, "d4": d.block4, "up5": d.up5, "to_image": d.to_image,
+             "sks": m.sks, "mgr": m.mgr, "rga": m.rga, "halo": m.halo, "classifier": m.classifier}
+    shapes, hooks = {}, []
+    for name, mod in parts.items():
+        if mod is None: continue
+        hooks.append(mod.register_forward_hook(lambda _m, _i, o, name=name: shapes.__setitem__(name, tuple(o.shape[1:]))))
+    S = m.config.image_size
+    try:
+        with torch.no_grad(): out = m(torch.zeros(1, 3, S, S))
+    finally:
+        for h in hooks: h.remove()
+    shapes.update(input=(3, S, S), reconstruction=tuple(out.reconstruction.shape[1:]), logit=tuple(out.logit.shape[1:]) or (1,))
+    return shapes
 
 # %% ../nbs/06_model.ipynb #8f9095b6
 def count_parameters(model: SKSHANet) -> dict[str, int]:
