@@ -24,9 +24,9 @@ from .cli import EXIT_STATUS, Interrupted, check_output_path, command
 
 # %% auto #0
 __all__ = ['DEMO_PROFILES', 'DATA_RECIPES', 'DEFAULT_OUT', 'LR', 'WARMUP_FRACTION', 'N_VALIDATIONS', 'THRESHOLD_FALSE_ALARM',
-           'FINAL_SECONDS', 'SLOWDOWN', 'RUN_DEMO_SETTINGS', 'default_profile', 'demo_settings', 'demo_data',
-           'time_steps', 'plan_steps', 'model_card', 'save_roc', 'save_gradcam_gallery', 'run_demo', 'in_test_or_ci',
-           'cache_dir', 'demo_key', 'DemoDetector', 'demo_detector', 'demo_main']
+           'FINAL_SECONDS', 'SLOWDOWN', 'default_profile', 'demo_settings', 'demo_data', 'time_steps', 'plan_steps',
+           'model_card', 'save_roc', 'save_gradcam_gallery', 'run_demo', 'in_test_or_ci', 'cache_dir', 'demo_key',
+           'DemoDetector', 'demo_detector', 'demo_main']
 
 # %% ../nbs/17_demo.ipynb #c7fe7181
 DEMO_PROFILES: dict[str, dict] = {   # demo recipe -> settings (`model`: the model profile it trains)
@@ -524,9 +524,6 @@ def _jsonable(x):
     return x
 
 # %% ../nbs/17_demo.ipynb #c58b64ff
-RUN_DEMO_SETTINGS = ("minutes", "steps", "device", "image_size", "batch_size", "seed", "swaps", "robustness_levels",
-                     "gradcam", "data", "degradations", "weights", "threshold_false_alarm")
-
 def cache_dir() -> Path:
     "Where sksha keeps what it trains once: `$SKSHA_CACHE`, else `$XDG_CACHE_HOME/sksha`, else `~/.cache/sksha`."
     import os
@@ -585,7 +582,9 @@ def demo_detector(profile: str | None = None,  # demo recipe; None: the device's
             if not quiet:
                 print(f"Training the demo detector once ({s['profile']} recipe, seed {seed}, about {s['minutes']:g} min "
                       f"of training); later calls load it from {folder}", flush=True)
-            run_demo(folder, s["profile"], overwrite=True, quiet=quiet, **{k: s[k] for k in RUN_DEMO_SETTINGS})
+            import inspect                          # every setting run_demo takes, read from its signature
+            run_demo(folder, overwrite=True, quiet=quiet,
+                     **{k: s[k] for k in inspect.signature(run_demo).parameters if k in s})
     model, meta, _ = load_detector(folder / "checkpoint", "best", device)
     metrics = json.loads((folder / "metrics.json").read_text())
     if not quiet and not trained:
