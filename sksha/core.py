@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['in_test', 'run_slow', 'samples_dir', 'get_device', 'seed_everything', 'warn_once', 'load_image', 'ModelOutput']
+__all__ = ['in_test', 'run_slow', 'samples_dir', 'get_device', 'seed_everything', 'make_adam', 'warn_once', 'load_image',
+           'ModelOutput']
 
 # %% ../nbs/00_core.ipynb #85196209
 def in_test() -> bool:
@@ -63,6 +64,16 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+
+# %% ../nbs/00_core.ipynb #5ee0ee07
+def make_adam(params, # the model's parameters (an iterable of tensors or of parameter groups)
+              lr: float, weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
+             ) -> torch.optim.Adam:
+    "Adam, in PyTorch's fused implementation (one pass over all parameters) where it exists for their device."
+    params = list(params)
+    try: return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, betas=betas, fused=True)
+    except (RuntimeError, ValueError, TypeError):          # an older PyTorch, or a device without a fused kernel
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, betas=betas)
 
 # %% ../nbs/00_core.ipynb #8c17219b
 _warned: set[str] = set()

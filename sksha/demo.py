@@ -133,9 +133,10 @@ def time_steps(model: torch.nn.Module, batch_size: int, image_size: int, device:
                layout: torch.memory_format = torch.contiguous_format) -> float:
     "Seconds per training step (fastest of `repeats` after one warm-up) of a copy of `model`, plus loading a batch of `data`."
     import copy
+    from sksha.core import make_adam
     from sksha.losses import sksha_loss
     net = copy.deepcopy(model).to(device, memory_format=layout).train()   # as the trainer will run it
-    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    opt = make_adam(net.parameters(), lr=1e-4)
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(batch_size, 3, image_size, image_size, generator=g) * 2 - 1).to(device, memory_format=layout)
     y = (torch.arange(batch_size) % 2).float().to(device)

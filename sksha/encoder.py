@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 import timm
 import torch
+import torch.nn.functional as F
 from timm.models.xception import Block, SeparableConv2d
 from torch import nn
 
@@ -21,8 +22,8 @@ from .core import warn_once
 
 # %% auto #0
 __all__ = ['STAGES', 'XCEPTION_HEAD_KEYS', 'XCEPTION_CHANNELS', 'IMAGENET', 'TIMM_XCEPTION', 'scale_channels', 'check_width',
-           'xception_modules', 'read_state_dict', 'imagenet_pretrained_cfg', 'imagenet_cache_file', 'unreachable',
-           'imagenet_state_dict', 'XceptionEncoder']
+           'PointwiseConv2d', 'xception_modules', 'read_state_dict', 'imagenet_pretrained_cfg', 'imagenet_cache_file',
+           'unreachable', 'imagenet_state_dict', 'XceptionEncoder']
 
 # %% ../nbs/04_encoder.ipynb #1babecea
 STAGES: tuple[str, ...] = ("stem",) + tuple(f"block{i}" for i in range(1, 13)) + ("exit",)
@@ -46,6 +47,14 @@ def check_width(width: float) -> float:
                          "or 0.5 (the cpu-demo profile)")
     return float(width)
 
+class PointwiseConv2d(nn.Conv2d):
+    "A 1x1 convolution that runs as one matrix product (`F.linear`) on a CPU, for channels-last maps of >= 256 channels."
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and self.in_channels >= 256 and x.is_contiguous(memory_format=torch.channels_last):
+            # channels-last memory is a (B*H*W, C) matrix: the convolution is x @ W^T, read in place (views only)
+            return F.linear(x.permute(0, 2, 3, 1), self.weight.flatten(1), self.bias).permute(0, 3, 1, 2)
+        return super().forward(x)
+
 def xception_modules(width: float = 1.0) -> dict[str, nn.Module]:
     "Chollet's Xception as named modules (timm's names and init), every channel count scaled by `width`."
     c = {k: scale_channels(v, check_width(width)) for k, v in XCEPTION_CHANNELS.items()}
@@ -62,6 +71,9 @@ def xception_modules(width: float = 1.0) -> dict[str, nn.Module]:
         for sub in module.modules():
             if isinstance(sub, nn.Conv2d): nn.init.kaiming_normal_(sub.weight, mode="fan_out", nonlinearity="relu")
             elif isinstance(sub, nn.BatchNorm2d): nn.init.ones_(sub.weight); nn.init.zeros_(sub.bias)
+    for module in m.values():                        # the 1x1 half of each separable convolution: see `PointwiseConv2d`
+        for sub in module.modules():
+            if isinstance(sub, SeparableConv2d): sub.pointwise.__class__ = PointwiseConv2d   # same weights, same names
     return m
 
 # %% ../nbs/04_encoder.ipynb #4462b6fc

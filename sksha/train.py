@@ -32,7 +32,7 @@ import yaml
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from .cli import Interrupted, UsageError, UserError, check_output_path, command, error_text, EXIT_STATUS
-from .core import ModelOutput, get_device, in_test, seed_everything, warn_once
+from .core import ModelOutput, get_device, in_test, make_adam, seed_everything, warn_once
 from .losses import sksha_loss
 from .metrics import HIGHER_IS_BETTER, evaluate
 
@@ -486,6 +486,17 @@ def _join_optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
         state.setdefault(int(idx), {})[name] = v
     return {"state": state, "param_groups": meta["param_groups"]}
 
+def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    "Give each state tensor of `optimizer` (Adam's moments) the memory layout of its parameter, in place."
+    # A checkpoint stores the moments contiguous; the parameters of a channels-last model are not. The fused Adam
+    # walks a parameter and its moments as flat memory, so mismatched layouts would pair the wrong numbers.
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            for name, v in state.items():
+                if isinstance(v, torch.Tensor) and v.shape == p.shape and v.stride() != p.stride():
+                    state[name] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
 def _unwrap(model: nn.Module) -> nn.Module:
     "The bare model inside DistributedDataParallel (or the model itself)."
     return model.module if hasattr(model, "module") and isinstance(model, nn.parallel.DistributedDataParallel) else model
@@ -821,8 +832,8 @@ class Trainer:
         # the training forward pass, compiled if asked; checkpoints, validation and callbacks keep the plain module
         self._forward = torch.compile(self.model) if t["compile"] else self.model
         o = cfg["optim"]
-        self.optimizer = torch.optim.Adam(_unwrap(self.model).parameters(), lr=o["lr"],
-                                          weight_decay=o["weight_decay"], betas=tuple(o["betas"]))
+        self.optimizer = make_adam(_unwrap(self.model).parameters(), lr=o["lr"],
+                                    weight_decay=o["weight_decay"], betas=tuple(o["betas"]))
         s = cfg["sched"]
         self.scheduler = make_scheduler(self.optimizer, s, t["steps"] if s["interval"] == "step" else None)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -990,6 +1001,7 @@ class Trainer:
         folder, meta, tensors = self._resume_point(path)
         try:
             self.optimizer.load_state_dict(_join_optimizer_state(tensors, meta["optimizer"]))
+            _match_parameter_layouts(self.optimizer)
             self.scheduler.load_state_dict(meta["scheduler"])
             if meta.get("scaler") and self.scaler.is_enabled(): self.scaler.load_state_dict(meta["scaler"])
         except (ValueError, KeyError, RuntimeError) as e:

@@ -329,3 +329,24 @@ def test_compile_and_memory_format_settings(tmp_path):
     plain = T.Trainer(load_config("ci", TINY + [f"train.out_dir={tmp_path / 'b'}", "train.channels_last=false"]))
     assert plain._forward is plain.model and plain.memory_format == torch.contiguous_format
     with pytest.raises(Exception, match="train.compile"): load_config("ci", ["train.compile=maybe"])
+
+
+def test_resumed_adam_moments_take_the_parameter_layout():
+    "A checkpoint stores Adam's moments contiguous; the fused Adam needs them in the layout of their channels-last parameter."
+    from sksha.core import make_adam
+    from sksha.train import _join_optimizer_state, _match_parameter_layouts, _split_optimizer_state
+    torch.manual_seed(0)
+    ps = [torch.nn.Parameter(torch.randn(4, 3, 2, 2).contiguous(memory_format=torch.channels_last)) for _ in range(2)]
+    ps[1].data.copy_(ps[0].data)
+    opts = [make_adam([p], lr=0.1) for p in ps]
+    grad = torch.randn(4, 3, 2, 2).contiguous(memory_format=torch.channels_last)
+    def step(i):
+        ps[i].grad = grad.clone(memory_format=torch.channels_last); opts[i].step()
+    step(0); step(1)
+    tensors, plain = _split_optimizer_state(opts[1].state_dict())       # as save_checkpoint stores it
+    assert all(t.is_contiguous() for t in tensors.values())
+    opts[1].load_state_dict(_join_optimizer_state(tensors, plain))
+    _match_parameter_layouts(opts[1])
+    assert all(v.stride() == ps[1].stride() for v in opts[1].state[ps[1]].values() if v.shape == ps[1].shape)
+    step(0); step(1)
+    assert torch.equal(ps[0], ps[1])
