@@ -118,6 +118,7 @@ def run_scores(folder: str | Path, split: str = "congress", label: int = 0) -> n
 
 def plot_held_out_scores(results: dict[str, list[dict]], split: str = "congress", title: str = "held-out congress reals"):
     "One panel per recipe: histogram of the reals' scores over all seeds, with each run's operating threshold."
+    import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(results), figsize=(3.2 * len(results), 2.9), sharey=True, squeeze=False)
     bins = np.linspace(0, 1, 21)
     for ax, (recipe, runs) in zip(axes[0], results.items()):
@@ -134,6 +135,7 @@ def plot_held_out_scores(results: dict[str, list[dict]], split: str = "congress"
 # %% ../nbs/18_domain.ipynb #f8417088
 def plot_robustness_by_recipe(results: dict[str, list[dict]], level: int = 2):
     "Bars: test AUC per perturbation at `level` (and clean), one colour per recipe, mean over seeds with its spread."
+    import matplotlib.pyplot as plt
     from sksha.robustness import PERTURBATIONS
     names = ["clean", *PERTURBATIONS]
     fig, ax = plt.subplots(figsize=(9, 3.2))
@@ -153,6 +155,7 @@ def plot_robustness_by_recipe(results: dict[str, list[dict]], level: int = 2):
 # %% ../nbs/18_domain.ipynb #96935f80
 def show_gradcams(results: dict[str, list[dict]], seed_index: int = 0):
     "The `gradcam.png` of one seed of each recipe, side by side."
+    import matplotlib.pyplot as plt
     from PIL import Image
     runs = [(r, Path(v[seed_index]["folder"]) / "gradcam.png") for r, v in results.items() if len(v) > seed_index]
     runs = [(r, p) for r, p in runs if p.is_file()]

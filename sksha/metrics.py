@@ -149,7 +149,7 @@ def evaluate(labels, probs, threshold: float = 0.5, videos: Sequence[str] | None
 def plot_roc(labels, scores, ax=None, label: str | None = None):
     "Draw the ROC curve with its AUC in the legend and the EER point marked; returns the axes."
     import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(4, 4))
+    if ax is None: _, ax = plt.subplots(figsize=(4.8, 4.8))
     fpr, tpr, _ = roc_curve(labels, scores)
     eer, t = equal_error_rate(labels, scores)
     name = f"{label}: " if label else ""

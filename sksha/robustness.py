@@ -226,7 +226,7 @@ def robustness_table(results: dict, digits: int = 3) -> str:
 def plot_robustness(results: dict, ax=None, title: str = "AUC under perturbations"):
     "One AUC-versus-severity curve per perturbation, starting from the clean AUC at level 0."
     import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(4.5, 3))
+    if ax is None: _, ax = plt.subplots(figsize=(6.4, 4))
     for name in (k for k in results if k != "clean"):
         levels = sorted(set(results[name]) | {0})
         ax.plot(levels, [results["clean"] if s == 0 else results[name][s] for s in levels], marker="o",

@@ -714,6 +714,7 @@ class LivePlot(Callback):
     def after_step(self, trainer, row): self.train.append((row["step"], trainer.running_loss))
     def after_validate(self, trainer, row):
         if self.handle is None:                       # the figure appears with the first validation
+            import matplotlib.pyplot as plt         # imported here: the module itself never needs matplotlib
             from IPython.display import display
             self.fig, self.axes = plt.subplots(1, 2, figsize=(8, 2.8))
             self.handle = display(self.fig, display_id=True); plt.close(self.fig)

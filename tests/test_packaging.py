@@ -70,7 +70,7 @@ def test_info_reports_torch_and_samples():
 
 def test_notebooks_are_numbered_and_export_one_module_each():
     nbs = sorted((ROOT / "nbs").glob("*.ipynb"))
-    pages = {"index.ipynb", "glossary.ipynb"}        # reference pages: they teach no component and export nothing
+    pages = {"index.ipynb", "glossary.ipynb", "course.ipynb"}   # reference pages: they teach no component and export nothing
     assert all(ROOT / "nbs" / p in nbs for p in pages)
     for nb in nbs:
         if nb.name in pages: continue
@@ -96,3 +96,16 @@ def test_notebook_cells_have_stable_ids():
         data = json.loads(nb.read_text())
         assert (data["nbformat"], data["nbformat_minor"]) >= (4, 5), f"{nb.name}: run nbdev_clean to upgrade it"
         assert all("id" in c for c in data["cells"]), f"{nb.name}: cells without ids; run nbdev_clean"
+
+
+def test_exported_modules_use_no_undefined_name():
+    """A name a notebook cell defines (say `plt`, imported in the notebook's first cell) is not defined in the exported
+    module: the function works in its notebook and fails for every user. pyflakes finds such names."""
+    import io
+    from pyflakes.api import check
+    from pyflakes.reporter import Reporter
+    out = io.StringIO()
+    for p in sorted((ROOT / "sksha").glob("*.py")):
+        check(p.read_text(), str(p.relative_to(ROOT)), Reporter(out, io.StringIO()))
+    undefined = [line for line in out.getvalue().splitlines() if "undefined name" in line]
+    assert not undefined, "\n".join(undefined)

@@ -38,3 +38,32 @@ def test_glossary_explains_the_symbols_and_the_index_links_it():
     used = "".join(t for n, t in shipped_texts() if ".ipynb" in n and not n.startswith("glossary"))
     assert all(t in used for t in GLOSSARY_TERMS), "a glossary term no notebook uses: keep the list honest"
     assert "glossary.ipynb" in (ROOT / "nbs" / "index.ipynb").read_text()
+
+
+def test_course_page_covers_every_notebook_once_with_measured_times():
+    "The syllabus (nbs/course.ipynb): every numbered notebook in exactly one session, each with its three run times."
+    import re
+    text = "\n".join("".join(c["source"]) for c in json.loads((ROOT / "nbs" / "course.ipynb").read_text())["cells"])
+    sessions = re.findall(r"^## Session (\d+):", text, flags=re.M)
+    assert sessions == [str(i) for i in range(1, len(sessions) + 1)] and 8 <= len(sessions) <= 10
+    rows = re.findall(r"^\| `(\d\d_\w+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$", text, flags=re.M)
+    numbered = sorted(p.stem for p in (ROOT / "nbs").glob("[0-9][0-9]_*.ipynb"))
+    assert sorted(r[0] for r in rows) == numbered, "every numbered notebook in exactly one session"
+    for name, *times in rows:
+        for t in times: assert re.fullmatch(r"\s*\d+(\.\d)? (s|min)\s*", t), f"{name}: run time {t!r} is not a measurement"
+    index = (ROOT / "nbs" / "index.ipynb").read_text()
+    assert "course.ipynb" in index and "course.ipynb" in (ROOT / "README.md").read_text()
+
+
+def test_exercise_solutions_are_linked_and_exist():
+    "A notebook that promises tested solutions links a notebook in nbs/solutions/ that exists (nbdev_test runs it)."
+    import re
+    linked = set()
+    for nb in sorted((ROOT / "nbs").glob("*.ipynb")):
+        text = nb.read_text()
+        for target in re.findall(r"\(solutions/([\w.]+\.ipynb)\)", text):
+            assert (ROOT / "nbs" / "solutions" / target).is_file(), f"{nb.name} links solutions/{target}, which is missing"
+            assert target.startswith(nb.stem), f"{nb.name} links the solutions of another notebook: {target}"
+            linked.add(target)
+    shipped = {p.name for p in (ROOT / "nbs" / "solutions").glob("*.ipynb")}
+    assert linked and shipped == linked, f"solutions notebooks no exercise links: {sorted(shipped - linked)}"
