@@ -79,14 +79,10 @@ def run_one(path: Path, mode: str, timeout: int, store: bool) -> dict:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(NBS)}})
     t0, error = time.perf_counter(), None
-    old_env = dict(os.environ)
-    os.environ.clear(); os.environ.update(env)              # the kernel inherits this process's environment
-    try: client.execute()
+    try: client.execute(env=env)                            # the kernel's environment: this mode's switches
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as e:
         lines = [l for l in str(e).strip().splitlines() if l.strip()]
         error = lines[-1][:300] if lines else type(e).__name__
-    finally:
-        os.environ.clear(); os.environ.update(old_env)
     row = dict(notebook=path.stem, mode=mode, seconds=round(time.perf_counter() - t0, 1), figures=figures(nb),
                error=error)
     if store and error is None:
