@@ -36,7 +36,7 @@ CLEARED = ("SKSHA_RUN_SLOW", "IN_TEST", "SKSHA_TEST", "MPLBACKEND")   # set only
 
 def notebooks(names: list[str]) -> list[Path]:
     "The notebooks to run, in course order: every numbered one when `names` is empty; names may omit '.ipynb'."
-    if not names: return sorted(NBS.glob("[0-9][0-9]_*.ipynb"))
+    if not names: return sorted(NBS.glob("[0-9][0-9]*_*.ipynb"))
     found, missing = [], []
     for name in names:
         stem = Path(name).name.removesuffix(".ipynb")
