@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import html
 import json
 import os
 import sys
 import tempfile
+import textwrap
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +32,8 @@ __all__ = ['IMAGE_EXTENSIONS', 'STATUSES', 'NO_CHECKPOINT', 'LOW_RESOLUTION', 'G
            'training_crops', 'crop_settings', 'face_crop', 'untrained_reason', 'resolve_threshold', 'Predictor',
            'ItemResult', 'is_greyscale', 'face_side', 'resolution_warning', 'input_warnings', 'predict_image',
            'predict_image_file', 'predict_video', 'predict_input', 'predict_paths', 'summary', 'format_table',
-           'write_csv', 'write_json', 'predict_main', 'FaceExplanation', 'explain_face', 'show_explanation',
-           'decode_upload', 'predict_demo']
+           'write_csv', 'write_json', 'predict_main', 'FaceExplanation', 'explain_face', 'stand_in_reason',
+           'describe_detector', 'show_explanation', 'decode_upload', 'predict_demo']
 
 # %% ../nbs/16_predict.ipynb #b44645e3
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -480,25 +482,50 @@ def explain_face(predictor: Predictor, image: np.ndarray, name: str = "<image>",
     cam = grad_cam(predictor.model, x, layer)[0].cpu().numpy()
     return FaceExplanation(result, image, face, crop, cam, overlay(crop, cam, alpha=0.45))
 
-def show_explanation(e: FaceExplanation, size: float = 2.4):
+def stand_in_reason(meta: dict) -> str | None:
+    "Why a checkpoint is only a stand-in whose scores mean nothing (untrained, noise, or the ci test recipe), or None."
+    why = untrained_reason(meta)
+    if why: return why
+    profile = ((meta.get("config") or {}).get("profile") or "")
+    if profile == "ci":
+        return f"it is the ci test recipe's stand-in ({meta.get('step', 0)} training steps on tiny faces)"
+    return None
+
+def describe_detector(predictor: Predictor) -> str:
+    "One line on the model behind the scores: recipe, training steps, validation AUC, threshold; 'STAND-IN' first if it is one."
+    meta = predictor.meta
+    profile = (meta.get("config") or {}).get("profile") or "?"
+    parts = [f"{type(predictor.model).__name__} ({profile} recipe, {predictor.image_size} px)",
+             f"{meta.get('step', 0)} training steps"]
+    if isinstance(meta.get("best_metric"), (int, float)): parts.append(f"validation AUC {meta['best_metric']:.3f}")
+    parts.append(f"threshold {predictor.threshold:.3f}")
+    why = stand_in_reason(meta)
+    return (f"STAND-IN MODEL: {why}; its scores and maps mean nothing. " if why else "") + ", ".join(parts)
+
+def show_explanation(e: FaceExplanation, size: float = 3.3,  # inches per panel: 3 panels x 3.3 in x 100 dpi = 990 px
+                     detector: str = ""):  # a line on the model (`describe_detector`), drawn above the panels
     "A figure: the image with the face box, the crop the network sees, and the Grad-CAM overlay with P(fake)."
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
-    fig, axes = plt.subplots(1, 3, figsize=(3 * size, size * 1.1))
+    fig, axes = plt.subplots(1, 3, figsize=(3 * size, size * 1.15))
     for ax in axes: ax.axis("off")
     axes[0].imshow(e.image)
-    axes[0].set_title(Path(e.result.path).name[:30] + ("\n(a crop already)" if e.face is None and e.crop is not None else ""),
-                      fontsize=8)
+    axes[0].set_title(Path(e.result.path).name[:36] + ("\n(a crop already)" if e.face is None and e.crop is not None else ""),
+                      fontsize=10)
     if e.face is not None:
         x1, y1, x2, y2 = e.face.box
         axes[0].add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="lime", lw=1.5))
     if e.crop is None:
-        axes[1].text(0.5, 0.5, e.result.message, ha="center", va="center", wrap=True, fontsize=8); axes[1].set_xlim(0, 1)
+        axes[1].text(0.5, 0.5, e.result.message, ha="center", va="center", wrap=True, fontsize=10); axes[1].set_xlim(0, 1)
     else:
-        axes[1].imshow(e.crop); axes[1].set_title(f"crop {e.crop.shape[0]} px", fontsize=8)
+        axes[1].imshow(e.crop); axes[1].set_title(f"what the network sees: {e.crop.shape[0]} px", fontsize=10)
         axes[2].imshow(e.overlay if e.overlay is not None else e.crop)
-        axes[2].set_title(f"P(fake) = {e.result.p_fake:.3f} ({e.result.verdict})" + ("" if e.overlay is not None else
-                          f"\n{e.note}"), fontsize=8)
+        axes[2].set_title(f"P(fake) = {e.result.p_fake:.3f} ({e.result.verdict})" + ("\nGrad-CAM: red pushes towards fake"
+                          if e.overlay is not None else f"\n{e.note}"), fontsize=10)
+    if detector:
+        stand_in = detector.startswith("STAND-IN")
+        fig.suptitle(textwrap.fill(detector, 120), fontsize=9, color="firebrick" if stand_in else "0.25",
+                     fontweight="bold" if stand_in else "normal")
     fig.tight_layout()
     return fig
 
@@ -523,26 +550,38 @@ def predict_demo(predictor: Predictor, rows: Sequence[dict] | None = None,
     from IPython.display import display
     from sksha.datasets import load_manifest
     rows = list(rows) if rows is not None else load_manifest("test")
-    pick = W.Dropdown(options=[(f"{Path(r['path']).name} ({r['method']})", r["path"]) for r in rows],
-                      description="test image", layout=W.Layout(width="320px"))
+    pick = W.Dropdown(options=[(f"{Path(r['path']).name} ({r['method']})", r["path"]) for r in rows], value=None,
+                      description="test image", layout=W.Layout(width="360px"))
     upload = W.FileUpload(accept="image/*", multiple=False, description="or upload")
+    detector = describe_detector(predictor)
+    colour = "firebrick" if detector.startswith("STAND-IN") else "#444"
+    header = W.HTML(f'<div style="color:{colour}; font-size:0.9em">Detector: {html.escape(detector)}</div>')
     out = W.Output()
+    box = W.VBox([header, W.HBox([pick, upload]), out])
+    box.pick, box.upload, box.out, box.shown, box.last = pick, upload, out, [], None   # for tests and for the curious
     def show(name: str, image: np.ndarray | None = None):
         out.clear_output(wait=True)
         with out:
             try:
                 e = (explain_face(predictor, load_image(name), name, detect=False) if image is None  # a sample: a crop
                      else explain_face(predictor, image, name))                                       # an upload: detect
-                fig = show_explanation(e)
+                box.last = e
+                fig = show_explanation(e, detector=detector)
                 display(fig); plt.close(fig)
-            except Exception as e: print(f"cannot explain {name}: {e}")
+            except Exception as e: box.last = f"cannot explain {name}: {e}"; print(box.last)
+        box.shown.append(name)
+    def on_pick(change):
+        if change["new"] is not None: show(change["new"])
     def on_upload(change):
+        if not change["new"]: return                      # the reset below: nothing was uploaded
         try: name, image = decode_upload(change["new"])
         except ValueError as e:
             with out: out.clear_output(); print(e)
-            return
-        show(name, image)
-    pick.observe(lambda change: show(change["new"]), names="value")
+            box.last = str(e)
+        else: show(name, image)
+        upload.value = ()                                 # so that the same file can be uploaded again
+        pick.value = None                                 # and any test image, the last one too, can be picked again
+    pick.observe(on_pick, names="value")
     upload.observe(on_upload, names="value")
-    if rows and show_first: show(pick.value)
-    return W.VBox([W.HBox([pick, upload]), out])
+    if rows and show_first: pick.value = rows[0]["path"]
+    return box
