@@ -83,6 +83,8 @@ def run_command(name: str,  # the sub-command, for the messages: 'predict', 'tra
         except Interrupted as e: return fail("interrupted", error_text(e), e.exit_code, e)
         except KeyboardInterrupt as e: return fail("interrupted", "stopped by Ctrl-C", EXIT_INTERRUPTED, e)
         except UserError as e: return fail("error", error_text(e), e.exit_code, e)
+        except SystemExit as e:                         # argparse inside the command: it printed usage or help
+            return e.code if isinstance(e.code, int) else EXIT_USAGE if e.code else 0
         except (OSError, ValueError, RuntimeError) as e:   # library errors whose message says what is wrong
             return fail("error", error_text(e), EXIT_FAILED, e)
         except Exception as e:
@@ -176,9 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(func, "sksha_command", None): return int(func(argv[1:]) or 0)   # runs under run_command itself
         return run_command(argv[0], func, argv[1:])
     parser = _top_parser()
-    if not argv:
-        parser.print_help()
-        return 2
+    if not argv:                                        # a usage error like any other: the usage and one line, on stderr
+        parser.print_help(sys.stderr)
+        print("sksha: error: no command given; pick one of the commands above (sksha COMMAND --help for its options)",
+              file=sys.stderr)
+        return EXIT_USAGE
     parser.parse_args(argv)  # prints help/version, or an error naming the unknown command, and exits
     return 0
 

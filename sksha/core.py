@@ -19,8 +19,8 @@ __all__ = ['in_test', 'run_slow', 'samples_dir', 'get_device', 'seed_everything'
 
 # %% ../nbs/00_core.ipynb #85196209
 def in_test() -> bool:
-    "True while `nbdev_test` (or pytest through `SKSHA_TEST=1`) runs the code."
-    return bool(os.environ.get("IN_TEST")) or bool(os.environ.get("SKSHA_TEST"))
+    "True while `nbdev_test` (it sets `IN_TEST`) or pytest (`SKSHA_TEST=1`, or true/yes/on) runs the code."
+    return bool(os.environ.get("IN_TEST")) or os.environ.get("SKSHA_TEST", "").strip().lower() in ("1", "true", "yes", "on")
 
 # %% ../nbs/00_core.ipynb #7b177ee3
 def run_slow() -> bool:

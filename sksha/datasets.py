@@ -676,6 +676,7 @@ def _index_usage_error(a) -> str | None:
             return f"--methods {a.methods!r}: use a comma-separated subset of {', '.join(sorted(known))}"
     return None
 
+# %% ../nbs/11_datasets.ipynb #d79a0101
 def build_index_for(layout: str,  # one of INDEX_LAYOUTS
                     root: str | os.PathLike,  # the crops' folder (deepfakebench: the JSON file)
                     **options) -> DatasetIndex:
@@ -702,6 +703,7 @@ def build_index_for(layout: str,  # one of INDEX_LAYOUTS
                                          provenance=prov)
     raise ValueError(f"layout {layout!r} is not known; use one of {INDEX_LAYOUTS}")
 
+# %% ../nbs/11_datasets.ipynb #09e3e07c
 def index_summary(index: DatasetIndex) -> str:
     "Rows and videos per split, label and method, as text."
     order = {"train": 0, "val": 1, "test": 2}
@@ -723,6 +725,7 @@ def index_summary(index: DatasetIndex) -> str:
         line(f"  {m}", lambda s: f"{vids_method.get((s, m), 0)} ({by_method.get((s, m), 0)})", f"{vm[m]} ({rm[m]})")
     return "\n".join(lines)
 
+# %% ../nbs/11_datasets.ipynb #49d3684c
 _CLI_WORDS = {"pass split_dir=": "pass --split-dir", "pass root= the folder": "pass --root, the folder",
               "pass provenance=dict(detector=..., frames_per_video=..., crop_margin=...)":
               "pass --detector, --crop-frames and --crop-margin"}
@@ -750,6 +753,7 @@ def _next_command(index: DatasetIndex, out: Path) -> str:
     if "val" not in splits: cmd += " --set data.val_split=null --set train.val_every=0   (no val split: no best-checkpoint selection)"
     return f"next: {cmd}"
 
+# %% ../nbs/11_datasets.ipynb #4c3cb2be
 @command("index")
 def index_main(argv: list[str]) -> int:
     "`sksha index LAYOUT ROOT OUT.csv [options]`: build a dataset index, check its splits, save it (CSV + JSON), summarise it."

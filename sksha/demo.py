@@ -344,6 +344,7 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
 
+# %% ../nbs/17_demo.ipynb #40c71c66
 def run_demo(out: str | Path = DEFAULT_OUT,   # report folder
              profile: str | None = None,       # recipe: 'cpu-demo' (the README's), 'gpu', 'ci' (tests), 'paper'; None: by device
              minutes: float | None = None,     # training budget in minutes (validation included); None: the recipe's
@@ -508,6 +509,7 @@ def run_demo(out: str | Path = DEFAULT_OUT,   # report folder
               f"Report: {out}/ (start with model_card.md)")
     return metrics
 
+# %% ../nbs/17_demo.ipynb #601919b0
 def in_test_or_ci(profile: str) -> bool:
     "Fewer bootstrap rounds under test or with the ci profile (seconds matter there, not the interval's last digit)."
     from sksha.core import in_test

@@ -46,8 +46,8 @@ def test_course_page_covers_every_notebook_once_with_measured_times():
     text = "\n".join("".join(c["source"]) for c in json.loads((ROOT / "nbs" / "course.ipynb").read_text())["cells"])
     sessions = re.findall(r"^## Session (\d+):", text, flags=re.M)
     assert sessions == [str(i) for i in range(1, len(sessions) + 1)] and 8 <= len(sessions) <= 10
-    rows = re.findall(r"^\| `(\d\d_\w+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$", text, flags=re.M)
-    numbered = sorted(p.stem for p in (ROOT / "nbs").glob("[0-9][0-9]_*.ipynb"))
+    rows = re.findall(r"^\| `(\d\d[a-z]?_\w+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$", text, flags=re.M)
+    numbered = sorted(p.stem for p in (ROOT / "nbs").glob("[0-9][0-9]*_*.ipynb"))
     assert sorted(r[0] for r in rows) == numbered, "every numbered notebook in exactly one session"
     for name, *times in rows:
         for t in times: assert re.fullmatch(r"\s*\d+(\.\d)? (s|min)\s*", t), f"{name}: run time {t!r} is not a measurement"
@@ -67,3 +67,26 @@ def test_exercise_solutions_are_linked_and_exist():
             linked.add(target)
     shipped = {p.name for p in (ROOT / "nbs" / "solutions").glob("*.ipynb")}
     assert linked and shipped == linked, f"solutions notebooks no exercise links: {sorted(shipped - linked)}"
+
+
+NUMBERED = sorted((ROOT / "nbs").glob("[0-9][0-9]*_*.ipynb"))
+
+@pytest.mark.parametrize("nb", NUMBERED, ids=lambda p: p.stem)
+def test_every_notebook_is_a_lesson(nb):
+    "Objectives and prerequisites up front; a questionnaire and exercises (difficulty, hint, tested solutions) at the end."
+    import re
+    md = ["".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "markdown"]
+    opening = next((i for i, s in enumerate(md) if "**You will learn**" in s), None)
+    assert opening is not None and opening <= 4, f"{nb.name}: no '**You will learn**' cell near the top"
+    assert any("**You need**" in s for s in md[opening:opening + 2]), f"{nb.name}: the objectives say nothing of what is assumed"
+    text = "\n".join(md)
+    quiz = text.split("## Questionnaire", 1)
+    assert len(quiz) == 2, f"{nb.name}: no '## Questionnaire'"
+    questions = re.findall(r"^\d+\. ", quiz[1].split("## Exercises", 1)[0], flags=re.M)
+    assert len(questions) >= 5, f"{nb.name}: {len(questions)} questions; a questionnaire has at least 5"
+    exercises = re.split(r"^\d+\. ", quiz[1].split("## Exercises", 1)[1], flags=re.M)[1:]
+    assert len(exercises) >= 3, f"{nb.name}: {len(exercises)} exercises"
+    for k, ex in enumerate(exercises, 1):
+        assert re.match(r"★{1,3} ", ex), f"{nb.name} exercise {k}: starts with its difficulty (★, ★★ or ★★★)"
+        assert "*Hint*" in ex, f"{nb.name} exercise {k}: has no *Hint*"
+    assert f"(solutions/{nb.stem}_solutions.ipynb)" in text, f"{nb.name}: the exercises link no tested solutions"
