@@ -44,7 +44,7 @@ def samples_dir(must_exist: bool = True) -> Path:
 # %% ../nbs/00_core.ipynb #800bcfae
 def get_device(device: str | torch.device | None = "auto") -> torch.device:
     "Turn 'auto', 'cpu', 'cuda', 'cuda:1' or a `torch.device` into a usable `torch.device`."
-    if isinstance(device, torch.device): return device
+    if isinstance(device, torch.device): device = str(device)   # checked like a name: cuda on a CPU-only machine fails here
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try: dev = torch.device(device)
