@@ -268,7 +268,8 @@ class Trainer:
                 "metrics": self.last_val, "best_metric": self.best_metric, "best_step": self.best_step,
                 "selection": f"best validation {self.cfg['train']['metric']} "
                              f"({'higher' if HIGHER_IS_BETTER[self.cfg['train']['metric']] else 'lower'} is better), "
-                             f"on the {self.cfg['data']['val_split']!r} split, every {self.cfg['train']['val_every']} steps",
+                             f"on the {self.provenance.get('val_split', self.cfg['data']['val_split'])!r} split, "
+                             f"every {self.cfg['train']['val_every']} steps",
                 "data": self.provenance, "world_size": self.dist.world_size,
                 "versions": {"sksha": __version__, "torch": torch.__version__, "python": platform.python_version()},
                 "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
