@@ -52,8 +52,10 @@ def test_unknown_subcommand_fails_with_the_valid_choices():
 
 
 def test_no_arguments_prints_help_and_fails():
+    "No command is a usage error: the usage (with the command list) and one error line, on stderr; status 2."
     proc = run_cli(check=False)
-    assert proc.returncode == 2 and "commands" in proc.stdout
+    assert proc.returncode == 2 and "commands" in proc.stderr and proc.stdout == ""
+    assert proc.stderr.strip().splitlines()[-1].startswith("sksha: error: no command given")
 
 
 def test_every_subcommand_has_help():
