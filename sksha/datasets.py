@@ -759,8 +759,7 @@ def index_main(argv: list[str]) -> int:
     "`sksha index LAYOUT ROOT OUT.csv [options]`: build a dataset index, check its splits, save it (CSV + JSON), summarise it."
     import sys
     p = _index_parser()
-    try: a = p.parse_args(argv)
-    except SystemExit as e: return int(e.code or 0)
+    a = p.parse_args(argv)   # a usage error or --help: argparse exits, run_command returns its status
     msg = _index_usage_error(a)
     if msg:
         p.print_usage(sys.stderr); print(f"sksha index: error: {msg}", file=sys.stderr); return 2

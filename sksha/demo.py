@@ -629,8 +629,7 @@ def demo_main(argv: list[str]) -> int:
     p.add_argument("--gradcam", type=int, default=8, help="faces in the Grad-CAM gallery (0: none)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier report in --out")
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    try: a = p.parse_args(argv)
-    except SystemExit as e: return int(e.code or 0)      # argparse printed the usage error (2) or the help (0)
+    a = p.parse_args(argv)   # a usage error or --help: argparse exits, run_command returns its status
     def usage(msg: str) -> int:
         print(f"sksha demo: error: {msg}", file=sys.stderr); return 2
     levels = None

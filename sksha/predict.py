@@ -395,8 +395,7 @@ def predict_main(argv: list[str]) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--allow-untrained", action="store_true", help="score even with a checkpoint that never saw a face "
                    "(saved at step 0, or trained on data.kind=random noise): for tests and teaching; every row says so")
-    try: args = p.parse_args(argv)
-    except SystemExit as e: return int(e.code or 0)
+    args = p.parse_args(argv)   # a usage error or --help: argparse exits, run_command returns its status
     if args.checkpoint is None: raise UsageError(NO_CHECKPOINT)
     if args.frames is not None and args.frames < 1: raise UsageError(f"--frames {args.frames}: use at least 1 frame per video")
     if args.threshold is not None and not 0 < args.threshold < 1: raise UsageError(f"--threshold {args.threshold}: use a probability between 0 and 1")
@@ -554,7 +553,7 @@ def predict_demo(predictor: Predictor, rows: Sequence[dict] | None = None,
                       description="test image", layout=W.Layout(width="360px"))
     upload = W.FileUpload(accept="image/*", multiple=False, description="or upload")
     detector = describe_detector(predictor)
-    colour = "firebrick" if detector.startswith("STAND-IN") else "#444"
+    colour = "firebrick" if stand_in_reason(predictor.meta) else "#444"
     header = W.HTML(f'<div style="color:{colour}; font-size:0.9em">Detector: {html.escape(detector)}</div>')
     out = W.Output()
     box = W.VBox([header, W.HBox([pick, upload]), out])
