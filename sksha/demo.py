@@ -24,9 +24,10 @@ from .cli import EXIT_STATUS, Interrupted, check_output_path, command
 
 # %% auto #0
 __all__ = ['DEMO_PROFILES', 'DATA_RECIPES', 'DEFAULT_OUT', 'LR', 'WARMUP_FRACTION', 'N_VALIDATIONS', 'THRESHOLD_FALSE_ALARM',
-           'FINAL_SECONDS', 'SLOWDOWN', 'default_profile', 'demo_settings', 'demo_data', 'time_steps', 'plan_steps',
-           'model_card', 'save_roc', 'save_gradcam_gallery', 'run_demo', 'in_test_or_ci', 'cache_dir', 'demo_key',
-           'DemoDetector', 'demo_detector', 'demo_main']
+           'FINAL_SECONDS', 'SLOWDOWN', 'ROBUSTNESS_PROTOCOL', 'default_profile', 'demo_settings', 'demo_data',
+           'time_steps', 'plan_steps', 'model_card', 'save_roc', 'save_gradcam_gallery', 'demo_robustness',
+           'refresh_robustness', 'run_demo', 'in_test_or_ci', 'cache_dir', 'demo_key', 'DemoDetector', 'demo_detector',
+           'demo_main']
 
 # %% ../nbs/17_demo.ipynb #c7fe7181
 DEMO_PROFILES: dict[str, dict] = {   # demo recipe -> settings (`model`: the model profile it trains)
@@ -201,7 +202,8 @@ def model_card(metrics: dict) -> str:
     worst = min(((n, lvl, a) for n, d in rob.items() if n != "clean" for lvl, a in d.items()),
                 key=lambda r: r[2], default=None)
     blur = next((a for lvl, a in (rob.get("blur") or {}).items() if int(lvl) == 2), None)
-    rob_line = (f"Under the paper's five perturbations (levels {', '.join(map(str, s['robustness_levels']))}) the "
+    how = f"; {metrics['robustness_protocol']}" if metrics.get("robustness_protocol") else ""
+    rob_line = (f"Under the paper's five perturbations (levels {', '.join(map(str, s['robustness_levels']))}{how}) the "
                 f"lowest test AUC was {worst[2]:.3f} ({worst[0]}, level {worst[1]})"
                 + (f"; under Gaussian blur level 2 it was {blur:.3f}" if blur is not None else "") + "; see `robustness.md`."
                 if worst else "Robustness was not measured in this run.")
@@ -313,6 +315,46 @@ def save_gradcam_gallery(path: Path, model: torch.nn.Module, data: Dataset, n: i
     fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
     return path
 
+# %% ../nbs/17_demo.ipynb #3f131c4c
+ROBUSTNESS_PROTOCOL = "each stored test image perturbed, then resized to the network's input (14_robustness)"
+
+def demo_robustness(model: torch.nn.Module, rows: Sequence[dict], # the test split's manifest rows (images read from disk)
+                    levels: Sequence[int], faces: int | None = None, # severities; evenly spaced subset of `faces` (None: all)
+                    batch_size: int = 32, device: str | torch.device = "cpu") -> dict:
+    "The report's robustness AUCs under `ROBUSTNESS_PROTOCOL`: {'clean': auc, perturbation: {level: auc}}."
+    from sksha.robustness import robustness_auc
+    rows = list(rows)
+    pick = range(len(rows)) if not faces else np.unique(np.linspace(0, len(rows) - 1, faces).round().astype(int))
+    return robustness_auc(model, [rows[int(i)] for i in pick], severities=levels, batch_size=batch_size, device=device)
+
+def _write_robustness(out: Path, rob: dict) -> str:
+    "A report's robustness.md and robustness.png; returns the table."
+    import matplotlib.pyplot as plt
+    from sksha.robustness import plot_robustness, robustness_table
+    table = robustness_table(rob)
+    (out / "robustness.md").write_text("AUC on the test split under each perturbation (L = severity level; "
+                                       f"{ROBUSTNESS_PROTOCOL})\n\n" + table + "\n")
+    ax = plot_robustness(rob); ax.figure.tight_layout(); ax.figure.savefig(out / "robustness.png", dpi=110); plt.close(ax.figure)
+    return table
+
+def refresh_robustness(folder: str | Path, # a report folder (metrics.json, checkpoint/)
+                       device: str | torch.device = "cpu") -> dict:
+    "The report's metrics, with its robustness measured again from its checkpoint if an older sksha measured it otherwise."
+    folder = Path(folder)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    if not metrics.get("robustness") or metrics.get("robustness_protocol") == ROBUSTNESS_PROTOCOL: return metrics
+    from sksha.datasets import load_manifest
+    from sksha.evaluate import load_detector
+    s = metrics["settings"]
+    model, _, _ = load_detector(folder / "checkpoint", "best", device)
+    rob = demo_robustness(model, load_manifest("test"), s["robustness_levels"], s.get("robustness_faces"),
+                          device=next(model.parameters()).device)
+    metrics.update(robustness=rob, robustness_protocol=ROBUSTNESS_PROTOCOL)
+    _write_robustness(folder, rob)
+    (folder / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2, allow_nan=True) + "\n")
+    (folder / "model_card.md").write_text(model_card(metrics))
+    return json.loads((folder / "metrics.json").read_text())
+
 # %% ../nbs/17_demo.ipynb #8565acc7
 class _Stages:
     "Stage headers with the elapsed time since the start."
@@ -368,7 +410,6 @@ def run_demo(out: str | Path = DEFAULT_OUT,   # report folder
     from sksha.core import get_device, samples_dir, seed_everything
     from sksha.evaluate import load_detector, predict, summarize, threshold_record, false_alarm_rate
     from sksha.metrics import roc_auc
-    from sksha.robustness import plot_robustness, robustness_auc, robustness_table
     from sksha.train import Trainer, build_model_from_config, load_config, memory_format
     s = demo_settings(profile, minutes=minutes, steps=steps, device=device, image_size=image_size,
                       batch_size=batch_size, seed=seed, swaps=swaps, gradcam=gradcam, robustness_levels=robustness_levels,
@@ -461,16 +502,9 @@ def run_demo(out: str | Path = DEFAULT_OUT,   # report folder
     stage(f"robustness: 5 perturbations at levels {list(s['robustness_levels'])} on the test split"
           + (f" ({s['robustness_faces']} faces)" if s["robustness_faces"] else ""))
     rob = None
-    if s["robustness_levels"]:
-        n_test = len(sets["test"])        # the ci profile scores an evenly spaced subset (seconds, not minutes)
-        pick = range(n_test) if not s["robustness_faces"] else np.unique(np.linspace(0, n_test - 1, s["robustness_faces"]).round().astype(int))
-        rob = robustness_auc(best_model, [sets["test"][int(i)] for i in pick],
-                             severities=s["robustness_levels"], batch_size=bs, device=dev)
-        table = robustness_table(rob)
-        (out / "robustness.md").write_text("AUC on the test split under each perturbation (L = severity level)\n\n" + table + "\n")
-        import matplotlib.pyplot as plt
-        ax = plot_robustness(rob); ax.figure.tight_layout(); ax.figure.savefig(out / "robustness.png", dpi=110); plt.close(ax.figure)
-        stage.say(table.replace("\n", "\n   "))
+    if s["robustness_levels"]:        # the stored test images; the ci profile scores an evenly spaced subset
+        rob = demo_robustness(best_model, sets["test"].rows, s["robustness_levels"], s["robustness_faces"], bs, dev)
+        stage.say(_write_robustness(out, rob).replace("\n", "\n   "))
     else: stage.say("skipped")
 
     stage(f"Grad-CAM gallery of {s['gradcam']} test faces" if s["gradcam"] else "Grad-CAM gallery: skipped")
@@ -481,7 +515,8 @@ def run_demo(out: str | Path = DEFAULT_OUT,   # report folder
     metrics = {
         "test": test_sum, "test_per_method": per_method, "congress": cong_sum,
         "congress_false_alarm_rate": cong_sum["false_alarm"], "threshold": threshold,
-        "robustness": rob, "settings": {**s, "robustness_levels": list(s["robustness_levels"]), "device": str(dev)},
+        "robustness": rob, "robustness_protocol": ROBUSTNESS_PROTOCOL if rob else None,
+        "settings": {**s, "robustness_levels": list(s["robustness_levels"]), "device": str(dev)},
         "model": {**(meta.get("model_config") or {}), "parameters": sum(p.numel() for p in best_model.parameters())},
         "selection": meta.get("selection", "best validation AUC on the 'val' split"),
         "training": {"steps": result.step, "first_plan_steps": n_steps, "best_step": result.best_step,
@@ -588,8 +623,8 @@ def demo_detector(profile: str | None = None,  # demo recipe; None: the device's
             import inspect                          # every setting run_demo takes, read from its signature
             run_demo(folder, overwrite=True, quiet=quiet,
                      **{k: s[k] for k in inspect.signature(run_demo).parameters if k in s})
+        metrics = refresh_robustness(folder, device)   # a report cached before ROBUSTNESS_PROTOCOL: measured again
     model, meta, _ = load_detector(folder / "checkpoint", "best", device)
-    metrics = json.loads((folder / "metrics.json").read_text())
     if not quiet and not trained:
         print(f"Loaded the demo detector ({s['profile']} recipe, seed {seed}, {metrics['training']['steps']} steps, "
               f"test AUC {metrics['test']['auc']['value']:.3f}) from {folder}")

@@ -60,9 +60,31 @@ def test_demo_ci_end_to_end(tmp_path, capsys):
     from sksha.evaluate import load_detector
     model, meta, _ = load_detector(out / "checkpoint")
     assert model.config.image_size == 64 and meta["step"] == m["training"]["best_step"]
+    # robustness as 14_robustness measures it: the stored test images (160 px) perturbed, then resized to 64 px;
+    # perturbing the already resized input (what the demo once did) gives other numbers
+    import numpy as np
+    from sksha.datasets import load_manifest
+    from sksha.demo import ROBUSTNESS_PROTOCOL
+    from sksha.robustness import robustness_auc
+    assert m["robustness_protocol"] == ROBUSTNESS_PROTOCOL and ROBUSTNESS_PROTOCOL in card
+    rows = load_manifest("test")
+    pick = np.unique(np.linspace(0, len(rows) - 1, 24).round().astype(int))      # the ci recipe's 24 faces
+    again = robustness_auc(model, [rows[int(i)] for i in pick], severities=(2,))
+    assert {k: (v if k == "clean" else {str(l): a for l, a in v.items()}) for k, v in again.items()} == m["robustness"]
     # a second run into the same folder is refused, with the way out named
     assert demo_main(["--profile", "ci", "--steps", "1", "--out", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
+    # a report written before the rule is measured again from its checkpoint, its files rewritten
+    from sksha.demo import refresh_robustness
+    old = {**m, "robustness": {"clean": 0.5, "blur": {"2": 0.5}}}
+    del old["robustness_protocol"]
+    (out / "metrics.json").write_text(json.dumps(old))
+    (out / "robustness.md").write_text("old table")
+    fresh = refresh_robustness(out)
+    assert fresh["robustness"] == m["robustness"] and fresh["robustness_protocol"] == ROBUSTNESS_PROTOCOL
+    assert json.loads((out / "metrics.json").read_text()) == fresh and ROBUSTNESS_PROTOCOL in (out / "robustness.md").read_text()
+    assert ROBUSTNESS_PROTOCOL in (out / "model_card.md").read_text()
+    assert refresh_robustness(out) == fresh                                     # measured once, then left alone
 
 
 @pytest.mark.parametrize("args, message", [
@@ -131,3 +153,19 @@ def test_gpu_recipe_runs_on_cpu_for_a_few_steps(tmp_path, monkeypatch):
                       gradcam=0, quiet=True)
     assert (m["settings"]["profile"], m["settings"]["model"], m["settings"]["image_size"]) == ("gpu", "paper", 299)
     assert m["model"]["width"] == 1 and m["model"]["parameters"] > 20_000_000 and m["training"]["steps"] == 1
+
+
+def test_recipe_runs_measure_an_old_report_again(tmp_path):
+    "Notebook 18 reloads stored runs; one whose robustness was measured before ROBUSTNESS_PROTOCOL is measured again."
+    from sksha.demo import ROBUSTNESS_PROTOCOL
+    from sksha.domain import recipe_runs, run_folder
+    kw = dict(seeds=(0,), profile="ci", minutes=1.0, recipes=["London only"], steps=2, robustness_levels=(2,), gradcam=0)
+    first = recipe_runs(tmp_path, **kw)["London only"][0]
+    assert first["robustness_protocol"] == ROBUSTNESS_PROTOCOL
+    stored = run_folder(tmp_path, "London only", 0) / "metrics.json"
+    old = json.loads(stored.read_text())
+    del old["robustness_protocol"]
+    old["robustness"]["blur"]["2"] = 0.123                       # a number of the old kind
+    stored.write_text(json.dumps(old))
+    again = recipe_runs(tmp_path, **kw)["London only"][0]
+    assert again["robustness_protocol"] == ROBUSTNESS_PROTOCOL and again["robustness"] == first["robustness"]
