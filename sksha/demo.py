@@ -390,7 +390,7 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
 def run_demo(out: str | Path = DEFAULT_OUT,   # report folder
              profile: str | None = None,       # recipe: 'cpu-demo' (the README's), 'gpu', 'ci' (tests), 'paper'; None: by device
              minutes: float | None = None,     # training budget in minutes (validation included); None: the recipe's
-             steps: int | None = None,         # fix the number of training steps (default: fitted to the budget)
+             steps: int | None = None,         # run exactly this many steps (capped only by an explicit `minutes`); None: fit the budget
              device: str = "auto",             # 'auto', 'cpu' or 'cuda[:N]'
              image_size: int | None = None,    # input size (default: the recipe's)
              batch_size: int | None = None,
@@ -426,16 +426,19 @@ def run_demo(out: str | Path = DEFAULT_OUT,   # report folder
     sets = demo_data(s["image_size"], s["swaps"], s["data"], s["degradations"])
     for k, v in sets.items(): stage.say(f"{k:<9}{len(v):>5} faces  {_counts(v)}")
 
-    stage(f"training SKSHA-Net '{s['model']}' at {s['image_size']} px on {dev} for {s['minutes']:g} min")
     fit = s["steps"] is None
     reserve = min(FINAL_SECONDS / 60, 0.1 * s["minutes"])      # the last validation and checkpoint fit in the budget
+    # fixed steps run exactly, unless a budget is given as well: then it caps them
+    cap = s["minutes"] - reserve if fit else (s["minutes"] if minutes is not None else None)
+    stage(f"training SKSHA-Net '{s['model']}' at {s['image_size']} px on {dev} " +
+          (f"for {s['minutes']:g} min" if fit else f"for {s['steps']} steps" + (f" (at most {cap:g} min)" if cap else "")))
     cfg = load_config(s["model"], {
         "model.variant": "sksha", "model.overrides": {"image_size": s["image_size"]}, "model.weights": s["weights"],
         "data.kind": "samples", "data.hflip": False, "data.num_workers": s["num_workers"] if dev.type == "cuda" else 0,
         "optim.lr": LR, "sched.kind": "cosine", "sched.interval": "step",
         "train.batch_size": s["batch_size"], "train.val_batch_size": 2 * s["batch_size"],
         "train.seed": s["seed"], "train.device": str(dev), "train.out_dir": str(out / "run"),
-        "train.resume": False, "train.max_minutes": s["minutes"] - reserve if fit else s["minutes"],
+        "train.resume": False, "train.max_minutes": cap,
         "train.fit_budget": fit, "train.metric": "auc",
         "train.keep_last": 1, "train.grad_clip": 5.0, "train.tensorboard": False, "train.live_plot": False,
         "train.progress": not quiet, "train.steps": 1, "train.val_every": 1, "train.ckpt_every": 0})
@@ -646,7 +649,8 @@ def demo_main(argv: list[str]) -> int:
                    help="recipe (default: gpu on a CUDA device, else cpu-demo)")
     p.add_argument("--minutes", type=float, default=None, help="training budget in minutes, validation included "
                    "(default 7.5; testing and the report take about one more)")
-    p.add_argument("--steps", type=int, default=None, help="fix the number of training steps (default: fitted to the budget)")
+    p.add_argument("--steps", type=int, default=None, help="run exactly this many training steps (default: as many "
+                   "as fit the budget); with --minutes too, the budget caps them")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
     p.add_argument("--data", default="mixed", choices=sorted(DATA_RECIPES),
                    help="training faces: mixed (London + congress training group, default) or london (London only)")

@@ -169,3 +169,14 @@ def test_recipe_runs_measure_an_old_report_again(tmp_path):
     stored.write_text(json.dumps(old))
     again = recipe_runs(tmp_path, **kw)["London only"][0]
     assert again["robustness_protocol"] == ROBUSTNESS_PROTOCOL and again["robustness"] == first["robustness"]
+
+
+def test_fixed_steps_run_exactly_unless_a_budget_is_given(tmp_path, monkeypatch):
+    "`--steps N` alone runs N steps however slow the machine (the recipe's budget does not cut it); with --minutes it caps."
+    from sksha import demo
+    monkeypatch.setitem(demo.DEMO_PROFILES["ci"], "minutes", 1e-4)      # a recipe budget of 6 ms: far too short
+    kw = dict(profile="ci", steps=3, robustness_levels=(), gradcam=0, quiet=True)
+    exact = demo.run_demo(tmp_path / "exact", **kw)["training"]
+    assert exact["steps"] == 3 and not exact["stopped_by_time"]
+    capped = demo.run_demo(tmp_path / "capped", minutes=1e-4, **kw)["training"]
+    assert capped["stopped_by_time"] and capped["steps"] < 3
