@@ -337,6 +337,11 @@ def _write_robustness(out: Path, rob: dict) -> str:
     ax = plot_robustness(rob); ax.figure.tight_layout(); ax.figure.savefig(out / "robustness.png", dpi=110); plt.close(ax.figure)
     return table
 
+def _write_metrics(out: Path, metrics: dict) -> None:
+    "A report's metrics.json and the model card made from it."
+    (out / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2, allow_nan=True) + "\n")
+    (out / "model_card.md").write_text(model_card(metrics))
+
 def refresh_robustness(folder: str | Path, # a report folder (metrics.json, checkpoint/)
                        device: str | torch.device = "cpu") -> dict:
     "The report's metrics, with its robustness measured again from its checkpoint if an older sksha measured it otherwise."
@@ -351,8 +356,7 @@ def refresh_robustness(folder: str | Path, # a report folder (metrics.json, chec
                           device=next(model.parameters()).device)
     metrics.update(robustness=rob, robustness_protocol=ROBUSTNESS_PROTOCOL)
     _write_robustness(folder, rob)
-    (folder / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2, allow_nan=True) + "\n")
-    (folder / "model_card.md").write_text(model_card(metrics))
+    _write_metrics(folder, metrics)
     return json.loads((folder / "metrics.json").read_text())
 
 # %% ../nbs/17_demo.ipynb #8565acc7
@@ -537,8 +541,7 @@ def run_demo(out: str | Path = DEFAULT_OUT,   # report folder
                        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
     }
     metrics["total_minutes"] = stage.elapsed() / 60
-    (out / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2, allow_nan=True) + "\n")
-    (out / "model_card.md").write_text(model_card(metrics))
+    _write_metrics(out, metrics)
     shutil.rmtree(out / "run" / "checkpoints", ignore_errors=True)     # the chosen one is in checkpoint/
     if not quiet:
         print(f"\nsksha demo: done in {metrics['total_minutes']:.1f} min. Test AUC {_value(test_sum, 'auc'):.3f}, "

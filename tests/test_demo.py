@@ -60,8 +60,8 @@ def test_demo_ci_end_to_end(tmp_path, capsys):
     from sksha.evaluate import load_detector
     model, meta, _ = load_detector(out / "checkpoint")
     assert model.config.image_size == 64 and meta["step"] == m["training"]["best_step"]
-    # robustness as 14_robustness measures it: the stored test images (160 px) perturbed, then resized to 64 px;
-    # perturbing the already resized input (what the demo once did) gives other numbers
+    # robustness as 14_robustness measures it: the stored test images (160 px) perturbed, then resized to 64 px
+    # (not the already resized input, as the demo once did)
     import numpy as np
     from sksha.datasets import load_manifest
     from sksha.demo import ROBUSTNESS_PROTOCOL
