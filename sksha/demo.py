@@ -24,8 +24,8 @@ from .cli import EXIT_STATUS, Interrupted, check_output_path, command
 
 # %% auto #0
 __all__ = ['DEMO_PROFILES', 'DATA_RECIPES', 'DEFAULT_OUT', 'LR', 'WARMUP_FRACTION', 'N_VALIDATIONS', 'THRESHOLD_FALSE_ALARM',
-           'FINAL_SECONDS', 'SLOWDOWN', 'ROBUSTNESS_PROTOCOL', 'default_profile', 'demo_settings', 'demo_data',
-           'time_steps', 'plan_steps', 'model_card', 'save_roc', 'save_gradcam_gallery', 'demo_robustness',
+           'FINAL_SECONDS', 'SLOWDOWN', 'ROBUSTNESS_PROTOCOL', 'default_profile', 'demo_settings', 'recipe_constants',
+           'demo_data', 'time_steps', 'plan_steps', 'model_card', 'save_roc', 'save_gradcam_gallery', 'demo_robustness',
            'refresh_robustness', 'run_demo', 'in_test_or_ci', 'cache_dir', 'demo_key', 'DemoDetector', 'demo_detector',
            'demo_main']
 
@@ -81,6 +81,16 @@ def demo_settings(profile: str | None = None, **overrides) -> dict:
     bad = [v for v in s["robustness_levels"] if not 1 <= v <= 5]
     if bad: raise ValueError(f"robustness levels {bad} are out of range: severities are 1-5")
     return s
+
+def recipe_constants(degradations: bool = True) -> dict:
+    "The training recipe's constants that no setting names: learning rate, schedule, and the degradations' (when used)."
+    from sksha import forgery as F
+    out = {"lr": LR, "warmup_fraction": WARMUP_FRACTION, "n_validations": N_VALIDATIONS}
+    if degradations:
+        out |= {"degrade_p": F.DEGRADE_P, "degrade_p_clean": F.DEGRADE_P_CLEAN,
+                "degrade_blur_sigma": F.DEGRADE_BLUR_SIGMA, "degrade_scale": F.DEGRADE_SCALE}
+    return out
+
 
 # %% ../nbs/17_demo.ipynb #d0ad6619
 class _Augment:
@@ -526,6 +536,7 @@ def run_demo(out: str | Path = DEFAULT_OUT,   # report folder
         "settings": {**s, "robustness_levels": list(s["robustness_levels"]), "device": str(dev)},
         "model": {**(meta.get("model_config") or {}), "parameters": sum(p.numel() for p in best_model.parameters())},
         "selection": meta.get("selection", "best validation AUC on the 'val' split"),
+        "recipe_constants": recipe_constants(s["degradations"]),
         "training": {"steps": result.step, "first_plan_steps": n_steps, "best_step": result.best_step,
                      "best_val_auc": result.best_metric, "images_seen": result.step * s["batch_size"],
                      "images_per_s": stats.get("images_per_s"), "stopped_by_time": bool(stats.get("stopped_by_time")),
@@ -575,11 +586,12 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "sksha"
 
 def demo_key(s: dict) -> str:
-    "Cache folder name for demo settings `s`: version, recipe, seed, and a hash of the settings and the samples."
+    "Cache folder name for demo settings `s`: version, recipe, seed, and a hash of the settings, the recipe's constants and the samples."
     import hashlib
     from sksha import __version__
     from sksha.core import samples_dir
     keep = {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items() if k not in ("device", "num_workers")}
+    keep["recipe_constants"] = recipe_constants(s["degradations"])          # a changed recipe trains again instead of loading an old detector
     keep["samples_manifest"] = _sha256(samples_dir() / "manifest.csv")
     h = hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"demo-{__version__}-{s['profile']}-seed{s['seed']}-{h}"

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Sequence
 
@@ -41,7 +40,7 @@ def recipe_runs(root: str | Path,                       # folder of all the runs
                 **demo_kwargs,                          # more run_demo settings, the same for every run (steps, gradcam ...)
                ) -> dict[str, list[dict]]:
     "Train (or load, when done before) every recipe with every seed; {recipe: [metrics of each seed]}."
-    from sksha.demo import refresh_robustness, run_demo
+    from sksha.demo import recipe_constants, refresh_robustness, run_demo
     recipes = list(RECIPES) if recipes is None else list(recipes)
     bad = [r for r in recipes if r not in RECIPES]
     if bad: raise ValueError(f"unknown recipe(s) {bad}; use some of {list(RECIPES)}")
@@ -57,6 +56,10 @@ def recipe_runs(root: str | Path,                       # folder of all the runs
                         (profile, float(minutes), RECIPES[recipe]["data"], RECIPES[recipe]["degradations"]):
                     raise ValueError(f"{folder} holds a run with other settings ({s['profile']}, {s['minutes']} min, "
                                      f"data={s['data']}, degradations={s['degradations']}); use another root or delete it")
+                constants = json.loads(json.dumps(recipe_constants(s["degradations"])))   # as metrics.json has them
+                if m.get("recipe_constants", constants) != constants:   # runs from before the record are taken as they are
+                    raise ValueError(f"{folder} holds a run trained with other recipe constants ({m['recipe_constants']}, "
+                                     f"now {constants}); use another root or delete it")
                 m = refresh_robustness(folder)   # a run stored before the demo's ROBUSTNESS_PROTOCOL: measured again
             else:
                 if not quiet: print(f"training {recipe!r}, seed {seed} ({minutes:g} min) -> {folder}", flush=True)

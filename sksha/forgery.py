@@ -20,13 +20,14 @@ from .faces import LANDMARK_NAMES
 
 # %% auto #0
 __all__ = ['METHODS', 'CONSENTED_PREFIX', 'PUBLIC_DOMAIN_PREFIX', 'CONGRESS_GROUPS', 'FREQUENCY_JITTERS', 'MASK_SHAPES',
-           'DEGRADATIONS', 'DEGRADE_P', 'DEGRADE_P_CLEAN', 'format_landmarks', 'parse_landmarks', 'is_consented',
-           'is_public_domain_real', 'may_self_blend', 'london_reals', 'congress_reals', 'load_face', 'as_rng',
-           'check_face', 'to_uint8', 'color_jitter', 'frequency_jitter', 'random_affine', 'landmark_mask',
-           'deform_mask', 'blend', 'Forgery', 'self_blend', 'similarity_transform', 'color_transfer', 'face_swap',
-           'check_consented', 'check_self_blendable', 'is_in_memory_only', 'check_showable', 'make_forgery',
-           'plot_gallery', 'jpeg_round_trip', 'degrade', 'to_model_input', 'flip_and_jpeg', 'augment_pair_item',
-           'resize_to', 'OnlineSelfBlendDataset', 'PairedSampler', 'FixedPseudoFakeDataset']
+           'DEGRADATIONS', 'DEGRADE_P', 'DEGRADE_P_CLEAN', 'DEGRADE_BLUR_SIGMA', 'DEGRADE_SCALE', 'format_landmarks',
+           'parse_landmarks', 'is_consented', 'is_public_domain_real', 'may_self_blend', 'london_reals',
+           'congress_reals', 'load_face', 'as_rng', 'check_face', 'to_uint8', 'color_jitter', 'frequency_jitter',
+           'random_affine', 'landmark_mask', 'deform_mask', 'blend', 'Forgery', 'self_blend', 'similarity_transform',
+           'color_transfer', 'face_swap', 'check_consented', 'check_self_blendable', 'is_in_memory_only',
+           'check_showable', 'make_forgery', 'plot_gallery', 'jpeg_round_trip', 'degrade', 'to_model_input',
+           'flip_and_jpeg', 'augment_pair_item', 'resize_to', 'OnlineSelfBlendDataset', 'PairedSampler',
+           'FixedPseudoFakeDataset']
 
 # %% ../nbs/10_forgery.ipynb #3e1c4357
 METHODS = ("self_blend", "face_swap")  # the manipulation methods this module can make
@@ -377,6 +378,8 @@ def plot_gallery(rows: list[dict], # manifest rows of real London crops, one gal
 DEGRADATIONS = ("colour", "blur", "resize", "noise", "jpeg")
 DEGRADE_P = {"colour": 0.4, "blur": 0.3, "resize": 0.3, "noise": 0.2, "jpeg": 0.5}   # each drawn on its own ...
 DEGRADE_P_CLEAN = 0.3                                                                 # ... after this share is left clean
+DEGRADE_BLUR_SIGMA = (0.4, 3.0)   # Gaussian blur sigma, px at the model's input size
+DEGRADE_SCALE = (0.25, 0.85)      # down-up scaling factor
 
 def jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
     "Encode an RGB uint8 image as JPEG at `quality` and decode it."
@@ -402,10 +405,10 @@ def degrade(image: np.ndarray, # RGB uint8, at the size the model will see
         f = grey[..., None] + (f - grey[..., None]) * rng.uniform(0.1, 1.3)      # saturation
         f = f * rng.uniform(0.45, 1.15) + rng.uniform(-0.15, 0.15)                # contrast towards black, brightness
         x = to_uint8(f * 255)
-    if "blur" in kinds: x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.4, 3.0))
+    if "blur" in kinds: x = cv2.GaussianBlur(x, (0, 0), rng.uniform(*DEGRADE_BLUR_SIGMA))
     if "resize" in kinds:
         h, w = x.shape[:2]
-        s = rng.uniform(0.25, 0.85)
+        s = rng.uniform(*DEGRADE_SCALE)
         small = cv2.resize(x, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
         x = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR if rng.random() < 0.5 else cv2.INTER_NEAREST)
     if "noise" in kinds: x = to_uint8(x.astype(np.float32) + rng.normal(0, rng.uniform(2, 10), x.shape))

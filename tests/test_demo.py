@@ -46,6 +46,9 @@ def test_demo_ci_end_to_end(tmp_path, capsys):
     assert m["training"]["steps"] == 2 and m["training"]["best_step"] in (1, 2)
     # the selection rule names the split the checkpoint was really chosen on: both domains' validation faces
     assert "best validation auc" in m["selection"] and "'val + congress_val'" in m["selection"]
+    # the recipe's constants that no setting names (learning rate, degradations) are recorded with the run
+    from sksha.demo import recipe_constants
+    assert m["recipe_constants"] == json.loads(json.dumps(recipe_constants(True))) and "degrade_p" in m["recipe_constants"]
     prov = m["provenance"]
     assert prov["checkpoint"].endswith("checkpoint") and len(prov["checkpoint_sha256"]) == 64
     assert prov["data"]["index"].endswith("manifest.csv") and len(prov["data"]["index_sha256"]) == 64
@@ -156,12 +159,13 @@ def test_gpu_recipe_runs_on_cpu_for_a_few_steps(tmp_path, monkeypatch):
 
 
 def test_recipe_runs_measure_an_old_report_again(tmp_path):
-    "Notebook 18 reloads stored runs; one whose robustness was measured before ROBUSTNESS_PROTOCOL is measured again."
+    "Notebook 18 reloads stored runs; one measured before ROBUSTNESS_PROTOCOL is measured again, one of another recipe refused."
     from sksha.demo import ROBUSTNESS_PROTOCOL
     from sksha.domain import recipe_runs, run_folder
     kw = dict(seeds=(0,), profile="ci", minutes=1.0, recipes=["London only"], steps=2, robustness_levels=(2,), gradcam=0)
     first = recipe_runs(tmp_path, **kw)["London only"][0]
     assert first["robustness_protocol"] == ROBUSTNESS_PROTOCOL
+    assert first["recipe_constants"]["lr"] > 0 and "degrade_p" not in first["recipe_constants"]   # no degradations used
     stored = run_folder(tmp_path, "London only", 0) / "metrics.json"
     old = json.loads(stored.read_text())
     del old["robustness_protocol"]
@@ -169,6 +173,11 @@ def test_recipe_runs_measure_an_old_report_again(tmp_path):
     stored.write_text(json.dumps(old))
     again = recipe_runs(tmp_path, **kw)["London only"][0]
     assert again["robustness_protocol"] == ROBUSTNESS_PROTOCOL and again["robustness"] == first["robustness"]
+    # a run trained with other recipe constants (here: another learning rate) is refused, not mixed into the table
+    other = json.loads(stored.read_text())
+    other["recipe_constants"]["lr"] *= 2
+    stored.write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="other recipe constants"): recipe_runs(tmp_path, **kw)
 
 
 def test_fixed_steps_run_exactly_unless_a_budget_is_given(tmp_path, monkeypatch):
