@@ -83,14 +83,13 @@ def demo_settings(profile: str | None = None, **overrides) -> dict:
     return s
 
 def recipe_constants(degradations: bool = True) -> dict:
-    "The training recipe's constants that no setting names: learning rate, schedule, and the degradations' (when used)."
+    "The training recipe's constants that no setting names: learning rate, schedule, and the degradations' (when used); as JSON stores them."
     from sksha import forgery as F
     out = {"lr": LR, "warmup_fraction": WARMUP_FRACTION, "n_validations": N_VALIDATIONS}
     if degradations:
-        out |= {"degrade_p": F.DEGRADE_P, "degrade_p_clean": F.DEGRADE_P_CLEAN,
-                "degrade_blur_sigma": F.DEGRADE_BLUR_SIGMA, "degrade_scale": F.DEGRADE_SCALE}
+        out |= {"degrade_p": dict(F.DEGRADE_P), "degrade_p_clean": F.DEGRADE_P_CLEAN,
+                "degrade_blur_sigma": list(F.DEGRADE_BLUR_SIGMA), "degrade_scale": list(F.DEGRADE_SCALE)}
     return out
-
 
 # %% ../nbs/17_demo.ipynb #d0ad6619
 class _Augment:

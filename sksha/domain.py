@@ -56,7 +56,7 @@ def recipe_runs(root: str | Path,                       # folder of all the runs
                         (profile, float(minutes), RECIPES[recipe]["data"], RECIPES[recipe]["degradations"]):
                     raise ValueError(f"{folder} holds a run with other settings ({s['profile']}, {s['minutes']} min, "
                                      f"data={s['data']}, degradations={s['degradations']}); use another root or delete it")
-                constants = json.loads(json.dumps(recipe_constants(s["degradations"])))   # as metrics.json has them
+                constants = recipe_constants(s["degradations"])
                 if m.get("recipe_constants", constants) != constants:   # runs from before the record are taken as they are
                     raise ValueError(f"{folder} holds a run trained with other recipe constants ({m['recipe_constants']}, "
                                      f"now {constants}); use another root or delete it")
